@@ -1,0 +1,46 @@
+# The README's commands. Each target sets up .venv first when it is missing
+# or older than pyproject.toml, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit worker train bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "newswire needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## the whole service on a private Redis, with example pages
+	$(BIN)/newswire demo
+
+test: lint typecheck  ## lint, types, then every test tier against a real Redis
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy newswire worker producer
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+worker: $(STAMP)
+	$(BIN)/newswire worker
+
+train: $(STAMP)
+	$(BIN)/newswire train
+
+bench: $(STAMP)
+	$(BIN)/python bench/classify.py
+
+clean:
+	rm -rf $(VENV) .newswire .pytest_cache .mypy_cache .ruff_cache

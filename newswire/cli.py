@@ -1,0 +1,332 @@
+"""The `newswire` command: push, run workers, read results, train, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from newswire.runtime import NoRedisConfigured, resolve_redis
+from newswire.settings import Settings, redact_url
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"  NEWSWIRE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def _connected() -> Settings:
+    try:
+        return resolve_redis(_settings())
+    except NoRedisConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def _store() -> Iterator[Any]:
+    import redis
+
+    from worker.keys import Keys
+    from worker.store import Store, connect
+
+    settings = _connected()
+    client = connect(settings.redis_url_value or "")
+    try:
+        yield Store(client, Keys(settings.key_prefix), replay_ttl=settings.replay_window,
+                    events_maxlen=settings.events_maxlen)  # fmt: skip
+    except redis.ConnectionError as exc:
+        url = redact_url(settings.redis_url_value or "")
+        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+    finally:
+        client.close()
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="newswire")
+def main() -> None:
+    """newswire: push news payloads, process them with Celery workers, read results."""
+
+
+# -- push --------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--batch-size", type=click.IntRange(1, 1000), help="Articles per message.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
+    """Queue files (.txt .html .json .jsonl), directories, or - for stdin."""
+    from kombu.exceptions import OperationalError
+
+    from producer import Publisher, load_paths
+
+    settings = _connected()
+    if batch_size:
+        settings = settings.model_copy(update={"batch_size": batch_size})
+    items = list(load_paths(paths, max_payload_bytes=settings.max_payload_bytes))
+    show_bar = len(items) > 20 and err.is_terminal and not as_json
+    progress = Progress(TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), console=err,
+                        disable=not show_bar)  # fmt: skip
+    task = progress.add_task("push", total=len(items))
+    try:
+        with progress, Publisher(settings) as publisher:
+            report = publisher.publish(items, on_item=lambda _: progress.advance(task))
+    except OperationalError as exc:
+        url = redact_url(settings.redis_url_value or "")
+        raise click.ClickException(f"cannot reach the broker at {url}: {exc}") from None
+    if as_json:
+        _print_json({"queued": [{"source": s, "id": i} for s, i in report.queued],
+                     "refused": [{"source": s, "reason": r} for s, r in report.refused],
+                     "batches": len(report.batches)})  # fmt: skip
+    else:
+        for source, article_id in report.queued[:20]:
+            out.print(f"[green]queued[/]  {article_id}  {source}")
+        if len(report.queued) > 20:
+            out.print(f"        ... and {len(report.queued) - 20} more")
+        for source, reason in report.refused:
+            err.print(f"[red]refused[/] {source}: {reason}")
+        out.print(f"{len(report.queued)} queued in {len(report.batches)} batch(es), "
+                  f"{len(report.refused)} refused")  # fmt: skip
+    if report.refused:
+        sys.exit(1)
+
+
+# -- worker ------------------------------------------------------------------
+
+
+@main.command()
+@click.option("-c", "--concurrency", type=click.IntRange(1, 256), help="Worker processes.")
+@click.option("--quiet/--banner", default=None, help="Celery's start-up banner (off when piped).")
+def worker(concurrency: int | None, quiet: bool | None) -> None:
+    """Run a Celery worker (starts a private Redis if none is configured)."""
+    from newswire.embedded import EmbeddedRedis, running_url
+    from worker.app import make_celery
+    from worker.logging import configure_logging, get_logger
+
+    settings = _settings()
+    if concurrency:
+        settings = settings.model_copy(update={"concurrency": concurrency})
+    configure_logging(settings)
+    log = get_logger("newswire.cli")
+    embedded: EmbeddedRedis | None = None
+    if settings.redis_url is None:
+        url = running_url(settings.data_dir)
+        if url is None:
+            embedded = EmbeddedRedis(settings.data_dir).start()
+            url = embedded.url
+            log.info("embedded_redis.started", url=url, data_dir=str(embedded.data_dir))
+        settings = settings.with_redis(url)
+    log.info("worker.starting", redis=redact_url(settings.redis_url_value or ""),
+             queue=settings.queue, concurrency=settings.concurrency)  # fmt: skip
+    app = make_celery(settings)
+    if quiet is None:
+        quiet = not sys.stdout.isatty()
+    argv = ["worker", "-Q", settings.queue, "--loglevel", settings.log_level]
+    if quiet:
+        argv.append("--quiet")
+    try:
+        app.worker_main(argv)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded_redis.stopped")
+
+
+# -- read --------------------------------------------------------------------
+
+
+def _topic_cell(a: dict[str, Any]) -> str:
+    return f"{a.get('topic', '?')} {a.get('confidence', 0):.2f}"
+
+
+@main.command()
+@click.option("--topic", help="Only this topic (geopolitics, sport, entertainment, other).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+def results(topic: str | None, limit: int, as_json: bool) -> None:
+    """Latest processed articles, newest first."""
+    with _store() as store:
+        rows = store.results(topic=topic, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "topic", "outlet", "title", "ingested")
+    for a in rows:
+        table.add_row(a["id"], _topic_cell(a), a.get("outlet") or "", a["title"][:70],
+                      str(a.get("ingested_at", ""))[:19])  # fmt: skip
+    out.print(table)
+
+
+@main.command()
+@click.argument("article_id")
+@click.option("--json", "as_json", is_flag=True)
+def show(article_id: str, as_json: bool) -> None:
+    """One article, whole."""
+    with _store() as store:
+        article = store.get(article_id)
+        if article is None:
+            raise click.ClickException(f"no article {article_id}")
+        copies = store.copies(article.get("duplicate_of") or article_id)
+    if as_json:
+        _print_json(article)
+        return
+    if article.get("duplicate_of"):
+        out.print(f"[yellow]{article_id} is a duplicate of {article['duplicate_of']}[/] "
+                  f"(outlet {article.get('outlet')}, url {article.get('url')})")  # fmt: skip
+        out.print(f"see: newswire show {article['duplicate_of']}")
+        return
+    out.print(f"[bold]{article['title']}[/]")
+    meta = [("id", article["id"]), ("outlet", article.get("outlet")), ("url", article.get("url")),
+            ("published", article.get("published")), ("language", article.get("language")),
+            ("topic", _topic_cell(article)),
+            ("scores", ", ".join(f"{k} {v:.2f}" for k, v in article["scores"].items())),
+            ("copies", copies), ("words", article.get("word_count")),
+            ("source", article.get("source"))]  # fmt: skip
+    for name, value in meta:
+        if value not in (None, ""):
+            out.print(f"[dim]{name:>9}[/] {value}")
+    out.print()
+    for paragraph in article["paragraphs"]:
+        out.print(paragraph + "\n")
+    if article.get("related"):
+        out.print(f"[bold]related[/] ({len(article['related'])})")
+        for r in article["related"]:
+            out.print(f"  - {r['title']}: [dim]{r.get('teaser', '')}[/]")
+
+
+@main.command()
+@click.argument("article_id")
+@click.option("--json", "as_json", is_flag=True)
+def story(article_id: str, as_json: bool) -> None:
+    """Every copy of an article's story."""
+    with _store() as store:
+        canonical, copies = store.story(article_id)
+    if canonical is None:
+        raise click.ClickException(f"no article {article_id}")
+    if as_json:
+        _print_json({"canonical": canonical, "copies": copies})
+        return
+    table = Table("id", "role", "outlet", "url", "title")
+    table.add_row(canonical["id"], "canonical", canonical.get("outlet") or "",
+                  canonical.get("url") or "", canonical["title"][:60])  # fmt: skip
+    for c in copies:
+        table.add_row(c["id"], "copy", c.get("outlet") or "", c.get("url") or "",
+                      c["title"][:60])  # fmt: skip
+    out.print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def stats(as_json: bool) -> None:
+    """Counters: stored, duplicates, dead-lettered, per topic."""
+    with _store() as store:
+        counters = store.stats()
+        # kombu keeps a Redis queue as a list named after it
+        counters["queued_batches"] = int(store.redis.llen(_connected().queue))
+    if as_json:
+        _print_json(counters)
+        return
+    table = Table("counter", "value")
+    for name, value in counters.items():
+        table.add_row(name, str(value))
+    out.print(table)
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+def dlq(limit: int, as_json: bool) -> None:
+    """Dead-lettered payloads with their reasons, newest first."""
+    with _store() as store:
+        entries = store.dlq(limit=limit)
+    if as_json:
+        _print_json([{"entry": e, **fields} for e, fields in entries])
+        return
+    table = Table("entry", "reason", "source", "message")
+    for entry, fields in entries:
+        table.add_row(entry, fields.get("reason", ""), fields.get("source", ""),
+                      fields.get("message", "")[:100])  # fmt: skip
+    out.print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@click.option("--from-start", is_flag=True, help="Replay the stream from its beginning.")
+def watch(as_json: bool, from_start: bool) -> None:
+    """Follow processed articles live (Ctrl-C to stop)."""
+    with _store() as store:
+        try:
+            for entry, fields in store.follow(last_id="0" if from_start else "$"):
+                if as_json:
+                    click.echo(json.dumps({"entry": entry, **fields}, ensure_ascii=False))
+                elif fields.get("kind") == "dead_letter":
+                    out.print(f"[red]dead-letter[/] {fields.get('reason')}  (newswire dlq)")
+                else:
+                    kind = fields.get("kind", "")
+                    dup = f" of {fields['canonical']}" if kind == "duplicate" else ""
+                    out.print(f"{fields.get('id')}  {kind}{dup}  {fields.get('topic')}  "
+                              f"{fields.get('title', '')}")  # fmt: skip
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
+
+
+# -- model -------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--corpora", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("../shared/corpora"), show_default=True)  # fmt: skip
+@click.option("--jsonl", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Train on your own labeled JSONL ({'text':..., 'label':...} a line).")  # fmt: skip
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Artifact to write (default: the shipped model).")  # fmt: skip
+@click.option("--seed", default=13, show_default=True)
+def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -> None:
+    """Rebuild the topic model, reproducibly, from labeled data."""
+    from worker import training
+
+    if jsonl is not None:
+        model, report = training.train_jsonl(jsonl, seed=seed)
+    else:
+        if not corpora.is_dir():
+            raise click.ClickException(f"no corpora folder at {corpora}")
+        model, report = training.train(corpora, seed=seed)
+    target = out_path or training.DEFAULT_ARTIFACT
+    training.write_artifact(model, target)
+    _print_json(report)
+    out.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+# -- demo --------------------------------------------------------------------
+
+
+@main.command()
+def demo() -> None:
+    """Start a private Redis and a worker, push the example pages, show results."""
+    from newswire.demo import run_demo
+
+    run_demo(_settings(), console=out)
+
+
+if __name__ == "__main__":
+    main()

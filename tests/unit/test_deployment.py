@@ -1,0 +1,41 @@
+"""docker-compose.yml cannot run here (no Docker engine): check its structure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+
+
+def test_redis_has_a_password_persistence_and_no_published_port() -> None:
+    redis = compose()["services"]["redis"]
+    command = " ".join(redis["command"])
+    assert "--requirepass ${REDIS_PASSWORD" in command
+    assert "--appendonly yes" in command
+    assert "ports" not in redis
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+
+
+def test_worker_is_scalable_and_reaches_redis_with_the_password() -> None:
+    services = compose()["services"]
+    worker = services["worker"]
+    assert "container_name" not in worker and "ports" not in worker  # --scale needs both absent
+    assert worker["environment"]["NEWSWIRE_REDIS_URL"].startswith("redis://:${REDIS_PASSWORD")
+    assert worker["environment"]["NEWSWIRE_REDIS_URL"].endswith("@redis:6379/0")
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert worker["command"][0] == "worker"
+
+
+def test_producer_pushes_and_the_image_runs_the_cli() -> None:
+    producer = compose()["services"]["producer"]
+    assert producer["command"][0] == "push"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["newswire"]' in dockerfile
+    assert "USER newswire" in dockerfile  # not root

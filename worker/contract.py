@@ -1,0 +1,66 @@
+"""The message contract shared by producer and worker.
+
+The producer imports this module only: it enqueues ``TASK_PROCESS_BATCH`` by
+name with a JSON body built from ``BatchMessage``; it never imports task code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from newswire.settings import Settings
+from worker.pipeline.models import PayloadKind, RawArticle
+
+__all__ = [
+    "TASK_PROCESS_BATCH",
+    "BatchMessage",
+    "PayloadKind",
+    "RawArticle",
+    "broker_config",
+]
+
+TASK_PROCESS_BATCH = "newswire.process_batch"
+
+
+class BatchMessage(BaseModel):
+    """The body of one ``process_batch`` task.
+
+    ``articles`` is left as raw JSON objects on purpose: the worker validates
+    each one on its own, so one malformed item is dead-lettered without
+    failing its batch-mates.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=64)
+    articles: list[dict[str, JsonValue]] = Field(min_length=1)
+
+    @classmethod
+    def of(cls, articles: list[RawArticle]) -> BatchMessage:
+        return cls(articles=[a.model_dump(mode="json", exclude_none=True) for a in articles])
+
+
+def broker_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings both ends must agree on: broker, queue, JSON only."""
+    url = settings.redis_url_value
+    if url is None:
+        raise ValueError("no Redis configured (NEWSWIRE_REDIS_URL)")
+    return {
+        "broker_url": url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            # Messages abandoned by a dead worker come back within seconds.
+            "unacked_restore_interval": 5,
+        },
+        "task_default_queue": settings.queue,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        "task_ignore_result": True,
+        "result_backend": None,
+    }

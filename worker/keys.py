@@ -1,0 +1,58 @@
+"""Every Redis key newswire writes, under one configurable prefix.
+
+    {p}:article:{id}        string  processed article as JSON (or a duplicate's light record)
+    {p}:topic:{topic}       zset    article id -> ingested time (unique articles only)
+    {p}:recent              zset    article id -> ingested time (unique articles only)
+    {p}:dedup:exact:{hash}  string  normalized-body hash -> canonical article id
+    {p}:story:{id}          zset    copies of canonical article id -> time seen
+    {p}:delivery:{sub_id}   string  outcome of a submission (makes redelivery a no-op)
+    {p}:events              stream  one entry per processed article (what `watch` follows)
+    {p}:dlq                 stream  rejected payloads with their reason
+    {p}:stats               hash    counters
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Keys"]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "newswire"
+
+    def article(self, article_id: str) -> str:
+        return f"{self.prefix}:article:{article_id}"
+
+    def topic(self, topic: str) -> str:
+        return f"{self.prefix}:topic:{topic}"
+
+    @property
+    def recent(self) -> str:
+        return f"{self.prefix}:recent"
+
+    def exact(self, body_hash: str) -> str:
+        return f"{self.prefix}:dedup:exact:{body_hash}"
+
+    def story(self, canonical_id: str) -> str:
+        return f"{self.prefix}:story:{canonical_id}"
+
+    def delivery(self, submission_id: str) -> str:
+        return f"{self.prefix}:delivery:{submission_id}"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}:events"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}:dlq"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.prefix}:stats"
+
+    @property
+    def article_pattern(self) -> str:
+        return f"{self.prefix}:article:*"

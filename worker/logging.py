@@ -1,0 +1,88 @@
+"""structlog setup, shared by the CLI and the worker, and Celery's hooks.
+
+JSON lines when stdout is not a terminal, readable coloured lines when it is.
+Standard-library loggers (Celery, kombu, redis) go through the same
+processors, so a worker's output is one format from top to bottom.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+from celery import signals
+
+from newswire.settings import Settings
+
+__all__ = ["configure_logging", "connect_celery_signals", "get_logger"]
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    use_json = settings.log_format == "json" or (
+        settings.log_format == "auto" and not stream.isatty()
+    )
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    exc_processors: list[Any] = (
+        [structlog.processors.dict_tracebacks] if use_json else []
+    )
+    structlog.configure(
+        processors=[
+            *_SHARED,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *exc_processors,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # Chatty at INFO and not useful to an operator.
+    for name in ("trafilatura", "htmldate", "courlan", "charset_normalizer"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+
+
+def connect_celery_signals(settings: Settings) -> None:
+    """Route Celery's logging through structlog and bind the task id."""
+
+    @signals.setup_logging.connect(weak=False)
+    def _setup_logging(**_: Any) -> None:
+        configure_logging(settings)
+
+    @signals.task_prerun.connect(weak=False)
+    def _bind_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(task_id=task_id, task=getattr(task, "name", None))
+
+    @signals.task_postrun.connect(weak=False)
+    def _unbind_task(**_: Any) -> None:
+        structlog.contextvars.clear_contextvars()

@@ -1,0 +1,245 @@
+"""Redis adapter: idempotent writes and the read API.
+
+Every write for one payload happens in one Lua script, so it is atomic: the
+delivery marker, the exact-dedup claim, the article, its indexes, the event
+and the counters land together or not at all. A redelivered message finds its
+delivery marker and changes nothing; two workers racing on copies of one story
+cannot both claim the body hash.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+
+from worker.keys import Keys
+from worker.pipeline.errors import StoreUnavailable
+from worker.pipeline.models import ProcessedArticle
+
+__all__ = ["DeadLetter", "Outcome", "Store", "connect"]
+
+# KEYS: delivery, exact, article, recent, topic, events, stats
+# ARGV: id, article json, ts, topic, replay ttl, events maxlen,
+#       story key prefix, article key prefix, duplicate record json, title
+_RECORD = """
+local prev = redis.call('GET', KEYS[1])
+if prev then
+  local sep = string.find(prev, ':', 1, true)
+  return {'replay', string.sub(prev, 1, sep - 1), string.sub(prev, sep + 1)}
+end
+local id = ARGV[1]
+local canon = redis.call('GET', KEYS[2])
+if not canon and redis.call('EXISTS', KEYS[3]) == 1 then
+  canon = id
+end
+local verdict
+if not canon then
+  verdict = 'unique'
+  canon = id
+  redis.call('SET', KEYS[2], id)
+  redis.call('SET', KEYS[3], ARGV[2])
+  redis.call('ZADD', KEYS[4], ARGV[3], id)
+  redis.call('ZADD', KEYS[5], ARGV[3], id)
+  redis.call('HINCRBY', KEYS[7], 'stored', 1)
+  redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], 1)
+else
+  verdict = 'duplicate'
+  if canon ~= id then
+    local record = cjson.decode(ARGV[9])
+    record['duplicate_of'] = canon
+    redis.call('SET', ARGV[8] .. id, cjson.encode(record), 'NX')
+    redis.call('ZADD', ARGV[7] .. canon, 'NX', ARGV[3], id)
+  end
+  redis.call('HINCRBY', KEYS[7], 'duplicates', 1)
+end
+redis.call('SET', KEYS[1], verdict .. ':' .. canon, 'EX', ARGV[5])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*',
+  'kind', verdict, 'id', id, 'canonical', canon, 'topic', ARGV[4], 'title', ARGV[10])
+return {verdict, verdict, canon}
+"""
+
+# KEYS: delivery, dlq, events, stats
+# ARGV: replay ttl, events maxlen, reason, then field/value pairs for the dlq entry
+_DEAD_LETTER = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+local entry = redis.call('XADD', KEYS[2], '*', unpack(fields))
+redis.call('HINCRBY', KEYS[4], 'dead_lettered', 1)
+redis.call('HINCRBY', KEYS[4], 'dlq:' .. ARGV[3], 1)
+redis.call('SET', KEYS[1], 'dead_letter:' .. entry, 'EX', ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
+  'kind', 'dead_letter', 'id', entry, 'reason', ARGV[3])
+return 1
+"""
+
+
+def connect(url: str) -> redis.Redis:
+    """A client with timeouts, so a dead Redis fails fast instead of hanging."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        retry_on_timeout=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What storing one article did. ``replay`` means an earlier delivery of
+    the same submission already stored it and nothing changed now."""
+
+    article_id: str
+    verdict: str  # unique | duplicate
+    canonical_id: str
+    replay: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A payload the pipeline refused, with why."""
+
+    delivery_key: str  # submission id, or a hash of the raw item when it had none
+    reason: str
+    message: str
+    payload: str  # the raw item as JSON, exactly as received
+    batch_id: str | None = None
+    article_id: str | None = None
+    source: str | None = None
+
+
+class Store:
+    """Reads and writes of newswire's Redis data."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, *, replay_ttl: int, events_maxlen: int):
+        self.redis = client
+        self.keys = keys
+        self.replay_ttl = replay_ttl
+        self.events_maxlen = events_maxlen
+        self._record = client.register_script(_RECORD)
+        self._dead_letter = client.register_script(_DEAD_LETTER)
+
+    # -- writes ---------------------------------------------------------------
+
+    def record_many(self, articles: Sequence[ProcessedArticle]) -> list[Outcome]:
+        """Store a batch of articles in one round trip, each atomically."""
+        if not articles:
+            return []
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        for a in articles:
+            light = orjson.dumps(
+                {"id": a.id, "title": a.title, "outlet": a.outlet, "url": a.url,
+                 "source": a.source, "ingested_at": a.ingested_at.isoformat()}
+            )
+            self._record(
+                keys=[k.delivery(a.submission_id), k.exact(a.body_hash), k.article(a.id),
+                      k.recent, k.topic(a.topic), k.events, k.stats],
+                args=[a.id, a.model_dump_json(), a.ingested_at.timestamp(), a.topic,
+                      self.replay_ttl, self.events_maxlen, k.story(""), k.article(""),
+                      light, a.title[:200]],
+                client=pipe,
+            )
+        replies = self._execute(pipe)
+        outcomes = []
+        for a, (kind, verdict, canon) in zip(articles, replies, strict=True):
+            outcomes.append(Outcome(a.id, verdict, canon, replay=kind == "replay"))
+        return outcomes
+
+    def dead_letter_many(self, letters: Sequence[DeadLetter]) -> list[bool]:
+        """Append refused payloads to the dead-letter stream; False where an
+        earlier delivery already did."""
+        if not letters:
+            return []
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        now = datetime.now(UTC).isoformat()
+        for d in letters:
+            fields: list[str] = ["reason", d.reason, "message", d.message, "at", now,
+                                 "payload", d.payload]
+            for name, value in (("batch_id", d.batch_id), ("article_id", d.article_id),
+                                ("source", d.source)):
+                if value:
+                    fields += [name, value]
+            self._dead_letter(
+                keys=[k.delivery(d.delivery_key), k.dlq, k.events, k.stats],
+                args=[self.replay_ttl, self.events_maxlen, d.reason, *fields],
+                client=pipe,
+            )
+        return [bool(r) for r in self._execute(pipe)]
+
+    @staticmethod
+    def _execute(pipe: Any) -> list[Any]:
+        try:
+            return list(pipe.execute())
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis unavailable while storing: {exc}") from exc
+
+    # -- reads ----------------------------------------------------------------
+
+    def get(self, article_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(self.keys.article(article_id))
+        return orjson.loads(raw) if raw else None
+
+    def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        raws = self.redis.mget([self.keys.article(i) for i in ids])
+        return [orjson.loads(r) for r in raws if r]
+
+    def results(self, *, topic: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Newest first, unique articles only."""
+        index = self.keys.topic(topic) if topic else self.keys.recent
+        ids = self.redis.zrevrange(index, 0, max(limit, 1) - 1)
+        return self.get_many(ids)
+
+    def story(self, article_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The canonical article of ``article_id``'s story and its copies."""
+        article = self.get(article_id)
+        if article and article.get("duplicate_of"):
+            article = self.get(article["duplicate_of"])
+        if article is None:
+            return None, []
+        copies = self.redis.zrange(self.keys.story(article["id"]), 0, -1)
+        return article, self.get_many(copies)
+
+    def copies(self, article_id: str) -> int:
+        return int(self.redis.zcard(self.keys.story(article_id)))
+
+    def stats(self) -> dict[str, int]:
+        raw = self.redis.hgetall(self.keys.stats)
+        return {k: int(v) for k, v in sorted(raw.items())}
+
+    def dlq(self, *, limit: int = 20) -> list[tuple[str, dict[str, str]]]:
+        """Newest first."""
+        return list(self.redis.xrevrange(self.keys.dlq, count=limit))
+
+    def follow(self, *, last_id: str = "$", block_ms: int = 1000) -> Iterator[tuple[str, dict[str, str]]]:
+        """Events as they arrive, forever (the caller stops iterating)."""
+        while True:
+            reply = self.redis.xread({self.keys.events: last_id}, block=block_ms, count=100)
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    yield entry_id, fields
+
+    def wait_for(self, n: int, *, timeout: float = 30.0) -> bool:
+        """Block until ``n`` payloads have been processed (stored, duplicate or
+        dead-lettered), as the counters say."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.stats()
+            if s.get("stored", 0) + s.get("duplicates", 0) + s.get("dead_lettered", 0) >= n:
+                return True
+            time.sleep(0.05)
+        return False
