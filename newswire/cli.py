@@ -26,7 +26,9 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        lines = [f"  NEWSWIRE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"  NEWSWIRE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        ]
         raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
 
 
@@ -47,8 +49,12 @@ def _store() -> Iterator[Any]:
     settings = _connected()
     client = connect(settings.redis_url_value or "")
     try:
-        yield Store(client, Keys(settings.key_prefix), replay_ttl=settings.replay_window,
-                    events_maxlen=settings.events_maxlen)  # fmt: skip
+        yield Store(
+            client,
+            Keys(settings.key_prefix),
+            replay_ttl=settings.replay_window,
+            events_maxlen=settings.events_maxlen,
+        )
     except redis.ConnectionError as exc:
         url = redact_url(settings.redis_url_value or "")
         raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
@@ -84,8 +90,9 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
         settings = settings.model_copy(update={"batch_size": batch_size})
     items = list(load_paths(paths, max_payload_bytes=settings.max_payload_bytes))
     show_bar = len(items) > 20 and err.is_terminal and not as_json
-    progress = Progress(TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), console=err,
-                        disable=not show_bar)  # fmt: skip
+    progress = Progress(
+        TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), console=err, disable=not show_bar
+    )
     task = progress.add_task("push", total=len(items))
     try:
         with progress, Publisher(settings) as publisher:
@@ -94,9 +101,13 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
         url = redact_url(settings.redis_url_value or "")
         raise click.ClickException(f"cannot reach the broker at {url}: {exc}") from None
     if as_json:
-        _print_json({"queued": [{"source": s, "id": i} for s, i in report.queued],
-                     "refused": [{"source": s, "reason": r} for s, r in report.refused],
-                     "batches": len(report.batches)})  # fmt: skip
+        _print_json(
+            {
+                "queued": [{"source": s, "id": i} for s, i in report.queued],
+                "refused": [{"source": s, "reason": r} for s, r in report.refused],
+                "batches": len(report.batches),
+            }
+        )
     else:
         for source, article_id in report.queued[:20]:
             out.print(f"[green]queued[/]  {article_id}  {source}")
@@ -104,8 +115,10 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
             out.print(f"        ... and {len(report.queued) - 20} more")
         for source, reason in report.refused:
             err.print(f"[red]refused[/] {source}: {reason}")
-        out.print(f"{len(report.queued)} queued in {len(report.batches)} batch(es), "
-                  f"{len(report.refused)} refused")  # fmt: skip
+        out.print(
+            f"{len(report.queued)} queued in {len(report.batches)} batch(es), "
+            f"{len(report.refused)} refused"
+        )
     if report.refused:
         sys.exit(1)
 
@@ -135,8 +148,12 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
             url = embedded.url
             log.info("embedded_redis.started", url=url, data_dir=str(embedded.data_dir))
         settings = settings.with_redis(url)
-    log.info("worker.starting", redis=redact_url(settings.redis_url_value or ""),
-             queue=settings.queue, concurrency=settings.concurrency)  # fmt: skip
+    log.info(
+        "worker.starting",
+        redis=redact_url(settings.redis_url_value or ""),
+        queue=settings.queue,
+        concurrency=settings.concurrency,
+    )
     app = make_celery(settings)
     if quiet is None:
         quiet = not sys.stdout.isatty()
@@ -171,8 +188,13 @@ def results(topic: str | None, limit: int, as_json: bool) -> None:
         return
     table = Table("id", "topic", "outlet", "title", "ingested")
     for a in rows:
-        table.add_row(a["id"], _topic_cell(a), a.get("outlet") or "", a["title"][:70],
-                      str(a.get("ingested_at", ""))[:19])  # fmt: skip
+        table.add_row(
+            a["id"],
+            _topic_cell(a),
+            a.get("outlet") or "",
+            a["title"][:70],
+            str(a.get("ingested_at", ""))[:19],
+        )
     out.print(table)
 
 
@@ -190,17 +212,25 @@ def show(article_id: str, as_json: bool) -> None:
         _print_json(article)
         return
     if article.get("duplicate_of"):
-        out.print(f"[yellow]{article_id} is a duplicate of {article['duplicate_of']}[/] "
-                  f"(outlet {article.get('outlet')}, url {article.get('url')})")  # fmt: skip
+        out.print(
+            f"[yellow]{article_id} is a duplicate of {article['duplicate_of']}[/] "
+            f"(outlet {article.get('outlet')}, url {article.get('url')})"
+        )
         out.print(f"see: newswire show {article['duplicate_of']}")
         return
     out.print(f"[bold]{article['title']}[/]")
-    meta = [("id", article["id"]), ("outlet", article.get("outlet")), ("url", article.get("url")),
-            ("published", article.get("published")), ("language", article.get("language")),
-            ("topic", _topic_cell(article)),
-            ("scores", ", ".join(f"{k} {v:.2f}" for k, v in article["scores"].items())),
-            ("copies", copies), ("words", article.get("word_count")),
-            ("source", article.get("source"))]  # fmt: skip
+    meta = [
+        ("id", article["id"]),
+        ("outlet", article.get("outlet")),
+        ("url", article.get("url")),
+        ("published", article.get("published")),
+        ("language", article.get("language")),
+        ("topic", _topic_cell(article)),
+        ("scores", ", ".join(f"{k} {v:.2f}" for k, v in article["scores"].items())),
+        ("copies", copies),
+        ("words", article.get("word_count")),
+        ("source", article.get("source")),
+    ]
     for name, value in meta:
         if value not in (None, ""):
             out.print(f"[dim]{name:>9}[/] {value}")
@@ -226,11 +256,15 @@ def story(article_id: str, as_json: bool) -> None:
         _print_json({"canonical": canonical, "copies": copies})
         return
     table = Table("id", "role", "outlet", "url", "title")
-    table.add_row(canonical["id"], "canonical", canonical.get("outlet") or "",
-                  canonical.get("url") or "", canonical["title"][:60])  # fmt: skip
+    table.add_row(
+        canonical["id"],
+        "canonical",
+        canonical.get("outlet") or "",
+        canonical.get("url") or "",
+        canonical["title"][:60],
+    )
     for c in copies:
-        table.add_row(c["id"], "copy", c.get("outlet") or "", c.get("url") or "",
-                      c["title"][:60])  # fmt: skip
+        table.add_row(c["id"], "copy", c.get("outlet") or "", c.get("url") or "", c["title"][:60])
     out.print(table)
 
 
@@ -263,8 +297,12 @@ def dlq(limit: int, as_json: bool) -> None:
         return
     table = Table("entry", "reason", "source", "message")
     for entry, fields in entries:
-        table.add_row(entry, fields.get("reason", ""), fields.get("source", ""),
-                      fields.get("message", "")[:100])  # fmt: skip
+        table.add_row(
+            entry,
+            fields.get("reason", ""),
+            fields.get("source", ""),
+            fields.get("message", "")[:100],
+        )
     out.print(table)
 
 
@@ -283,8 +321,10 @@ def watch(as_json: bool, from_start: bool) -> None:
                 else:
                     kind = fields.get("kind", "")
                     dup = f" of {fields['canonical']}" if kind == "duplicate" else ""
-                    out.print(f"{fields.get('id')}  {kind}{dup}  {fields.get('topic')}  "
-                              f"{fields.get('title', '')}")  # fmt: skip
+                    out.print(
+                        f"{fields.get('id')}  {kind}{dup}  {fields.get('topic')}  "
+                        f"{fields.get('title', '')}"
+                    )
                 sys.stdout.flush()
         except KeyboardInterrupt:
             pass
@@ -294,12 +334,23 @@ def watch(as_json: bool, from_start: bool) -> None:
 
 
 @main.command()
-@click.option("--corpora", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("../shared/corpora"), show_default=True)  # fmt: skip
-@click.option("--jsonl", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Train on your own labeled JSONL ({'text':..., 'label':...} a line).")  # fmt: skip
-@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Artifact to write (default: the shipped model).")  # fmt: skip
+@click.option(
+    "--corpora",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("../shared/corpora"),
+    show_default=True,
+)
+@click.option(
+    "--jsonl",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Train on your own labeled JSONL ({'text':..., 'label':...} a line).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Artifact to write (default: the shipped model).",
+)
 @click.option("--seed", default=13, show_default=True)
 def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -> None:
     """Rebuild the topic model, reproducibly, from labeled data."""

@@ -39,26 +39,34 @@ def _syndicated_copy(items: list[Item]) -> Item | None:
         if item.article.kind == "text" and text and " - " in text.splitlines()[0]:
             title, _, rest = text.partition("\n")
             headline = title.rsplit(" - ", 1)[0]
-            copy = RawArticle(kind="text", text=f"{headline} - Wire Syndicate\n{rest}",
-                              source=f"{item.source} (syndicated copy)")  # fmt: skip
+            copy = RawArticle(
+                kind="text",
+                text=f"{headline} - Wire Syndicate\n{rest}",
+                source=f"{item.source} (syndicated copy)",
+            )
             return Item(copy.source or "", copy)
     return None
 
 
 def _start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
-    env.update({
-        "NEWSWIRE_REDIS_URL": settings.redis_url_value or "",
-        "NEWSWIRE_KEY_PREFIX": settings.key_prefix,
-        "NEWSWIRE_QUEUE": settings.queue,
-        "NEWSWIRE_LOG_FORMAT": "json",
-        "NEWSWIRE_CONCURRENCY": "1",
-    })  # fmt: skip
+    env.update(
+        {
+            "NEWSWIRE_REDIS_URL": settings.redis_url_value or "",
+            "NEWSWIRE_KEY_PREFIX": settings.key_prefix,
+            "NEWSWIRE_QUEUE": settings.queue,
+            "NEWSWIRE_LOG_FORMAT": "json",
+            "NEWSWIRE_CONCURRENCY": "1",
+        }
+    )
     log = log_path.open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "newswire.cli", "worker", "--quiet"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -73,8 +81,11 @@ def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
 
 def run_demo(settings: Settings, *, console: Console) -> None:
     data_dir = settings.data_dir / "demo"
-    items = [i for i in load_paths([str(EXAMPLES)], max_payload_bytes=settings.max_payload_bytes)
-             if isinstance(i, Item)]  # fmt: skip
+    items = [
+        i
+        for i in load_paths([str(EXAMPLES)], max_payload_bytes=settings.max_payload_bytes)
+        if isinstance(i, Item)
+    ]
     copy = _syndicated_copy(items)
     if copy:
         items.append(copy)
@@ -84,19 +95,31 @@ def run_demo(settings: Settings, *, console: Console) -> None:
             shutil.rmtree(data_dir, ignore_errors=True)  # each demo starts clean
             redis_server = stack.enter_context(EmbeddedRedis(data_dir))
             settings = settings.with_redis(redis_server.url)
-            console.print(f"[dim]private Redis at {redis_server.url}, "
-                          f"append-only data in {redis_server.data_dir}[/]")  # fmt: skip
+            console.print(
+                f"[dim]private Redis at {redis_server.url}, "
+                f"append-only data in {redis_server.data_dir}[/]"
+            )
         else:
             # A configured Redis may be shared: keep the demo's keys and queue apart.
-            settings = settings.model_copy(update={"key_prefix": settings.key_prefix + "-demo",
-                                                   "queue": settings.queue + "-demo"})  # fmt: skip
-            console.print(f"[dim]using {redact_url(settings.redis_url_value or '')}, "
-                          f"keys under {settings.key_prefix}:[/]")  # fmt: skip
+            settings = settings.model_copy(
+                update={
+                    "key_prefix": settings.key_prefix + "-demo",
+                    "queue": settings.queue + "-demo",
+                }
+            )
+            console.print(
+                f"[dim]using {redact_url(settings.redis_url_value or '')}, "
+                f"keys under {settings.key_prefix}:[/]"
+            )
         data_dir.mkdir(parents=True, exist_ok=True)
         client = connect(settings.redis_url_value or "")
         stack.callback(client.close)
-        store = Store(client, Keys(settings.key_prefix), replay_ttl=settings.replay_window,
-                      events_maxlen=settings.events_maxlen)  # fmt: skip
+        store = Store(
+            client,
+            Keys(settings.key_prefix),
+            replay_ttl=settings.replay_window,
+            events_maxlen=settings.events_maxlen,
+        )
         before = store.stats()
         done_before = sum(before.get(k, 0) for k in ("stored", "duplicates", "dead_lettered"))
 
@@ -119,7 +142,7 @@ def run_demo(settings: Settings, *, console: Console) -> None:
                 raise SystemExit(f"timed out waiting for the worker; see {log_path}")
         took = time.monotonic() - started
 
-        events = {f["id"]: f for _, f in client.xrange(store.keys.events)}
+        events = {f["id"]: f for _, f in store.redis.xrange(store.keys.events)}
         table = Table("id", "outcome", "topic", "outlet", "title", title="newswire demo")
         for source, article_id in report.queued:
             event = events.get(article_id, {})
@@ -128,8 +151,14 @@ def run_demo(settings: Settings, *, console: Console) -> None:
             if outcome == "duplicate":
                 outcome = f"duplicate of {event.get('canonical')}"
             topic = f"{article['topic']} {article['confidence']:.2f}" if "topic" in article else ""
-            table.add_row(article_id, outcome, topic, article.get("outlet") or "",
-                          article.get("title", Path(source).name)[:60])  # fmt: skip
+            table.add_row(
+                article_id,
+                outcome,
+                topic,
+                article.get("outlet") or "",
+                article.get("title", Path(source).name)[:60],
+            )
         console.print(table)
-        console.print(f"processed in {took:.1f}s (including worker start-up); "
-                      f"counters: {store.stats()}")  # fmt: skip
+        console.print(
+            f"processed in {took:.1f}s (including worker start-up); counters: {store.stats()}"
+        )

@@ -9,6 +9,7 @@ commands on the same machine find the running server.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -67,9 +68,7 @@ def running_url(data_dir: Path) -> str | None:
 class EmbeddedRedis:
     """Start a redis-server on a free loopback port; stop it on exit."""
 
-    def __init__(
-        self, data_dir: Path, *, port: int | None = None, appendonly: bool = True
-    ) -> None:
+    def __init__(self, data_dir: Path, *, port: int | None = None, appendonly: bool = True) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.appendonly = appendonly
@@ -83,16 +82,25 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             find_redis_server(),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
-            "--logfile", str(self.data_dir / "redis.log"),
-            "--daemonize", "no",
-            "--protected-mode", "yes",
-        ]  # fmt: skip
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -100,7 +108,11 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                err = (
+                    self.process.stderr.read().decode(errors="replace")
+                    if self.process.stderr
+                    else ""
+                )
                 log = self.data_dir / "redis.log"
                 tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
                 raise RuntimeError(f"redis-server exited at start: {err or tail}")
@@ -123,11 +135,10 @@ class EmbeddedRedis:
         if url_file.exists() and url_file.read_text().strip() == self.url:
             url_file.unlink()
         if self.process.poll() is None:
-            try:
-                # SHUTDOWN flushes the append-only file before exiting.
+            # SHUTDOWN flushes the append-only file before exiting; if it
+            # fails, terminate() below still stops the process.
+            with contextlib.suppress(redis.RedisError):
                 redis.Redis(host="127.0.0.1", port=self.port).shutdown(nosave=True)
-            except redis.RedisError:
-                pass  # it is going away either way; terminate() below makes sure
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -147,4 +158,3 @@ class EmbeddedRedis:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-

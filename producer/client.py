@@ -12,7 +12,7 @@ from newswire.settings import Settings
 from producer.loader import Item, Refusal, load_paths
 from worker.contract import TASK_PROCESS_BATCH, BatchMessage, RawArticle, broker_config
 
-__all__ = ["PushReport", "Publisher", "push_paths"]
+__all__ = ["Publisher", "PushReport", "push_paths"]
 
 # Keep one message well under what a Redis list entry comfortably holds.
 MAX_BATCH_BYTES = 16 * 1024 * 1024

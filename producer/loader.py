@@ -20,8 +20,13 @@ from worker.contract import PayloadKind, RawArticle
 
 __all__ = ["SUPPORTED_SUFFIXES", "Item", "Refusal", "load_paths"]
 
-SUPPORTED_SUFFIXES = {".txt": "text", ".html": "html", ".htm": "html", ".json": "json",
-                      ".jsonl": "jsonl"}  # fmt: skip
+SUPPORTED_SUFFIXES = {
+    ".txt": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".json": "json",
+    ".jsonl": "jsonl",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +113,9 @@ def _record_item(source: str, value: object, limit: int) -> Item | Refusal:
     if size > limit:
         return Refusal(source, _too_big(size, limit))
     url = value.get("url") or value.get("link")
-    return _build(source, kind=PayloadKind.JSON, record=value,
-                  url=url if isinstance(url, str) else None)  # fmt: skip
+    return _build(
+        source, kind=PayloadKind.JSON, record=value, url=url if isinstance(url, str) else None
+    )
 
 
 def _sniff(text: str) -> str:
@@ -178,8 +184,10 @@ def load_paths(
         kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
         if kind is None:
             expected = ", ".join(SUPPORTED_SUFFIXES)
-            yield Refusal(source, f"unsupported file type {path.suffix or '(none)'!r}; "
-                                  f"expected one of {expected}")  # fmt: skip
+            yield Refusal(
+                source,
+                f"unsupported file type {path.suffix or '(none)'!r}; expected one of {expected}",
+            )
             continue
         try:
             size = path.stat().st_size

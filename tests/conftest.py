@@ -32,7 +32,9 @@ QUEUE = "nwtest"
 
 
 def needs_shared() -> pytest.MarkDecorator:
-    return pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (shared corpora/samples) is absent")
+    return pytest.mark.skipif(
+        not SHARED.is_dir(), reason=f"{SHARED} (shared corpora/samples) is absent"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +58,13 @@ def _wipe(client: redis.Redis, prefix: str) -> None:
 
 @pytest.fixture
 def settings(redis_url: str, tmp_path: Path) -> Settings:
-    return Settings(redis_url=redis_url, key_prefix=PREFIX, queue=QUEUE,
-                    data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    return Settings(
+        redis_url=redis_url,
+        key_prefix=PREFIX,
+        queue=QUEUE,
+        data_dir=tmp_path / "data",
+        _env_file=None,
+    )  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -70,14 +77,25 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def store(client: redis.Redis, settings: Settings) -> Store:
-    return Store(client, Keys(PREFIX), replay_ttl=settings.replay_window,
-                 events_maxlen=settings.events_maxlen)  # fmt: skip
+    return Store(
+        client,
+        Keys(PREFIX),
+        replay_ttl=settings.replay_window,
+        events_maxlen=settings.events_maxlen,
+    )
 
 
 def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
-    env.update({"NEWSWIRE_REDIS_URL": redis_url, "NEWSWIRE_KEY_PREFIX": PREFIX,
-                "NEWSWIRE_QUEUE": QUEUE, "NEWSWIRE_LOG_FORMAT": "auto"}, **extra)  # fmt: skip
+    env.update(
+        {
+            "NEWSWIRE_REDIS_URL": redis_url,
+            "NEWSWIRE_KEY_PREFIX": PREFIX,
+            "NEWSWIRE_QUEUE": QUEUE,
+            "NEWSWIRE_LOG_FORMAT": "auto",
+        },
+        **extra,
+    )
     return env
 
 
@@ -109,9 +127,12 @@ def start_worker(redis_url: str, log_path: Path, concurrency: int = 2) -> Worker
     """A real `newswire worker` process, its stdout piped to a file."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "newswire.cli", "worker", "-c", str(concurrency)],
-        env=worker_env(redis_url), stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
+        env=worker_env(redis_url),
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     worker = WorkerProcess(proc, log_path)
     deadline = time.monotonic() + 60
     while not any("ready" in line for line in worker.log_lines()):
@@ -129,11 +150,16 @@ def worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     w.stop()
 
 
-def run_cli(redis_url: str, *args: str, stdin: bytes | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run_cli(
+    redis_url: str, *args: str, stdin: bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run `newswire ARGS` as a user would, in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "newswire.cli", *args], env=worker_env(redis_url),
-        input=stdin.decode() if stdin is not None else None, capture_output=True, text=True,
-        timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
+        [sys.executable, "-m", "newswire.cli", *args],
+        env=worker_env(redis_url),
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )

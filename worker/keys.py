@@ -1,14 +1,14 @@
 """Every Redis key newswire writes, under one configurable prefix.
 
-    {p}:article:{id}        string  processed article as JSON (or a duplicate's light record)
-    {p}:topic:{topic}       zset    article id -> ingested time (unique articles only)
-    {p}:recent              zset    article id -> ingested time (unique articles only)
-    {p}:dedup:exact:{hash}  string  normalized-body hash -> canonical article id
-    {p}:story:{id}          zset    copies of canonical article id -> time seen
-    {p}:delivery:{sub_id}   string  outcome of a submission (makes redelivery a no-op)
-    {p}:events              stream  one entry per processed article (what `watch` follows)
-    {p}:dlq                 stream  rejected payloads with their reason
-    {p}:stats               hash    counters
+{p}:article:{id}        string  processed article as JSON (or a duplicate's light record)
+{p}:topic:{topic}       zset    article id -> ingested time (unique articles only)
+{p}:recent              zset    article id -> ingested time (unique articles only)
+{p}:dedup:exact:{hash}  string  normalized-body hash -> canonical article id
+{p}:story:{id}          zset    copies of canonical article id -> time seen
+{p}:delivery:{sub_id}   string  outcome of a submission (makes redelivery a no-op)
+{p}:events              stream  one entry per processed article (what `watch` follows)
+{p}:dlq                 stream  rejected payloads with their reason
+{p}:stats               hash    counters
 """
 
 from __future__ import annotations

@@ -36,9 +36,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         if use_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
-    exc_processors: list[Any] = (
-        [structlog.processors.dict_tracebacks] if use_json else []
-    )
+    exc_processors: list[Any] = [structlog.processors.dict_tracebacks] if use_json else []
     structlog.configure(
         processors=[
             *_SHARED,

@@ -122,7 +122,9 @@ class Store:
     """Reads and writes of newswire's Redis data."""
 
     def __init__(self, client: redis.Redis, keys: Keys, *, replay_ttl: int, events_maxlen: int):
-        self.redis = client
+        # With decode_responses=True every reply is str; redis-py's stubs type
+        # replies as unions of every shape, so the client is used untyped.
+        self.redis: Any = client
         self.keys = keys
         self.replay_ttl = replay_ttl
         self.events_maxlen = events_maxlen
@@ -139,15 +141,37 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         for a in articles:
             light = orjson.dumps(
-                {"id": a.id, "title": a.title, "outlet": a.outlet, "url": a.url,
-                 "source": a.source, "ingested_at": a.ingested_at.isoformat()}
+                {
+                    "id": a.id,
+                    "title": a.title,
+                    "outlet": a.outlet,
+                    "url": a.url,
+                    "source": a.source,
+                    "ingested_at": a.ingested_at.isoformat(),
+                }
             )
             self._record(
-                keys=[k.delivery(a.submission_id), k.exact(a.body_hash), k.article(a.id),
-                      k.recent, k.topic(a.topic), k.events, k.stats],
-                args=[a.id, a.model_dump_json(), a.ingested_at.timestamp(), a.topic,
-                      self.replay_ttl, self.events_maxlen, k.story(""), k.article(""),
-                      light, a.title[:200]],
+                keys=[
+                    k.delivery(a.submission_id),
+                    k.exact(a.body_hash),
+                    k.article(a.id),
+                    k.recent,
+                    k.topic(a.topic),
+                    k.events,
+                    k.stats,
+                ],
+                args=[
+                    a.id,
+                    a.model_dump_json(),
+                    a.ingested_at.timestamp(),
+                    a.topic,
+                    self.replay_ttl,
+                    self.events_maxlen,
+                    k.story(""),
+                    k.article(""),
+                    light,
+                    a.title[:200],
+                ],
                 client=pipe,
             )
         replies = self._execute(pipe)
@@ -165,10 +189,21 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         now = datetime.now(UTC).isoformat()
         for d in letters:
-            fields: list[str] = ["reason", d.reason, "message", d.message, "at", now,
-                                 "payload", d.payload]
-            for name, value in (("batch_id", d.batch_id), ("article_id", d.article_id),
-                                ("source", d.source)):
+            fields: list[str] = [
+                "reason",
+                d.reason,
+                "message",
+                d.message,
+                "at",
+                now,
+                "payload",
+                d.payload,
+            ]
+            for name, value in (
+                ("batch_id", d.batch_id),
+                ("article_id", d.article_id),
+                ("source", d.source),
+            ):
                 if value:
                     fields += [name, value]
             self._dead_letter(
@@ -224,7 +259,9 @@ class Store:
         """Newest first."""
         return list(self.redis.xrevrange(self.keys.dlq, count=limit))
 
-    def follow(self, *, last_id: str = "$", block_ms: int = 1000) -> Iterator[tuple[str, dict[str, str]]]:
+    def follow(
+        self, *, last_id: str = "$", block_ms: int = 1000
+    ) -> Iterator[tuple[str, dict[str, str]]]:
         """Events as they arrive, forever (the caller stops iterating)."""
         while True:
             reply = self.redis.xread({self.keys.events: last_id}, block=block_ms, count=100)

@@ -109,24 +109,40 @@ def handle_batch(rt: Runtime, message: Any) -> BatchReport:
                     reason="batch_too_large",
                 )
             raw = RawArticle.model_validate(item)
-            article = analyze(raw, rt.model, now=now, max_payload_bytes=rt.settings.max_payload_bytes)
+            article = analyze(
+                raw, rt.model, now=now, max_payload_bytes=rt.settings.max_payload_bytes
+            )
             processed.append((article, time.perf_counter() - started))
         except SoftTimeLimitExceeded:
             raise
         except ValidationError as exc:
-            letters.append((_letter(item, batch.batch_id, raw, "invalid_payload",
-                                    _validation_message(exc)), time.perf_counter() - started))
+            letters.append(
+                (
+                    _letter(item, batch.batch_id, raw, "invalid_payload", _validation_message(exc)),
+                    time.perf_counter() - started,
+                )
+            )
         except PermanentError as exc:
-            letters.append((_letter(item, batch.batch_id, raw, exc.reason, str(exc)),
-                            time.perf_counter() - started))
+            letters.append(
+                (
+                    _letter(item, batch.batch_id, raw, exc.reason, str(exc)),
+                    time.perf_counter() - started,
+                )
+            )
         except TransientError:
             raise
         except Exception as exc:
             # A bug must not take the batch-mates down: dead-letter this one
             # with the traceback in the log, so it can be fixed and replayed.
             blog.exception("article.crashed", article_id=raw.article_id if raw else None)
-            letters.append((_letter(item, batch.batch_id, raw, "internal_error",
-                                    f"{type(exc).__name__}: {exc}"), time.perf_counter() - started))
+            letters.append(
+                (
+                    _letter(
+                        item, batch.batch_id, raw, "internal_error", f"{type(exc).__name__}: {exc}"
+                    ),
+                    time.perf_counter() - started,
+                )
+            )
 
     store_started = time.perf_counter()
     outcomes = rt.store.record_many([a for a, _ in processed])
@@ -144,8 +160,9 @@ def handle_batch(rt: Runtime, message: Any) -> BatchReport:
         blog.info(
             "article.processed",
             article_id=article.id,
-            outcome="replay" if outcome.replay else ("stored" if outcome.verdict == "unique"
-                                                     else "duplicate"),
+            outcome="replay"
+            if outcome.replay
+            else ("stored" if outcome.verdict == "unique" else "duplicate"),
             dedup=outcome.verdict,
             duplicate_of=None if outcome.verdict == "unique" else outcome.canonical_id,
             topic=article.topic,
@@ -166,9 +183,13 @@ def handle_batch(rt: Runtime, message: Any) -> BatchReport:
     return BatchReport(batch_id=batch.batch_id, **counts)
 
 
-def _letter(item: Any, batch_id: str, raw: RawArticle | None, reason: str, message: str) -> DeadLetter:
+def _letter(
+    item: Any, batch_id: str, raw: RawArticle | None, reason: str, message: str
+) -> DeadLetter:
     submission = item.get("submission_id") if isinstance(item, dict) else None
-    key = submission if isinstance(submission, str) and submission else _fallback_key(item, batch_id)
+    key = (
+        submission if isinstance(submission, str) and submission else _fallback_key(item, batch_id)
+    )
     source = item.get("source") if isinstance(item, dict) else None
     return DeadLetter(
         delivery_key=key,

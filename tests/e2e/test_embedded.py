@@ -25,9 +25,13 @@ def bare_env(data_dir: Path) -> dict[str, str]:
 
 def test_demo_runs_from_nothing_and_cleans_up(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "newswire.cli", "demo"], env=bare_env(tmp_path / "data"),
-        capture_output=True, text=True, timeout=240, cwd=tmp_path,
-    )  # fmt: skip
+        [sys.executable, "-m", "newswire.cli", "demo"],
+        env=bare_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for topic in ("geopolitics", "sport", "entertainment", "other"):
@@ -44,9 +48,13 @@ def test_demo_runs_from_nothing_and_cleans_up(tmp_path: Path) -> None:
 def test_worker_without_redis_starts_a_private_one_that_push_finds(tmp_path: Path) -> None:
     env = bare_env(tmp_path / "data")
     log = tmp_path / "worker.log"
-    proc = subprocess.Popen([sys.executable, "-m", "newswire.cli", "worker", "-c", "1"],
-                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            cwd=ROOT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newswire.cli", "worker", "-c", "1"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
     try:
         deadline = time.monotonic() + 60
         while "ready" not in log.read_text():
@@ -59,13 +67,23 @@ def test_worker_without_redis_starts_a_private_one_that_push_finds(tmp_path: Pat
             + "The town council voted on Monday to keep the central library open until nine "
             "in the evening on weekdays, after a petition signed by two thousand residents.\n" * 3
         )
-        pushed = subprocess.run([sys.executable, "-m", "newswire.cli", "push", str(page)],
-                                env=env, capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+        pushed = subprocess.run(
+            [sys.executable, "-m", "newswire.cli", "push", str(page)],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert pushed.returncode == 0, pushed.stderr
         article_id = pushed.stdout.split()[1]
         for _ in range(100):
-            shown = subprocess.run([sys.executable, "-m", "newswire.cli", "show", article_id],
-                                   env=env, capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+            shown = subprocess.run(
+                [sys.executable, "-m", "newswire.cli", "show", article_id],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
             if shown.returncode == 0:
                 break
             time.sleep(0.2)

@@ -30,12 +30,19 @@ TEASER_TITLES = [
     "Death of Nigerian Goalkeeping Legend Peter Rufai",
 ]
 
-ARTICLE = """Harbour Board Approves New Ferry Timetable - Coastline Courier
-The harbour board approved a new ferry timetable on Tuesday after a month of consultation with residents.
-Boats will now leave every forty minutes at peak times, the board said, and the last crossing moves to midnight.
-Commuters had complained that the old schedule left them waiting in the cold for up to an hour in winter.
-The operator said the change needs two extra crew members per shift, to be hired before the spring season.
-"""
+ARTICLE = "\n".join(
+    [
+        "Harbour Board Approves New Ferry Timetable - Coastline Courier",
+        "The harbour board approved a new ferry timetable on Tuesday after a month of "
+        "consultation with residents.",
+        "Boats will now leave every forty minutes at peak times, the board said, and the "
+        "last crossing moves to midnight.",
+        "Commuters had complained that the old schedule left them waiting in the cold for "
+        "up to an hour in winter.",
+        "The operator said the change needs two extra crew members per shift, to be hired "
+        "before the spring season.",
+    ]
+)
 
 
 def pushed_ids(stdout: str) -> list[str]:
@@ -54,7 +61,7 @@ def test_sample_page_is_parsed_classified_and_stored(
     shown = run_cli(redis_url, "show", article_id, "--json")
     assert shown.returncode == 0, shown.stderr
     article = json.loads(shown.stdout)
-    assert article["title"] == 'Kim Jong Un Says He\'ll "Unconditionally Support" Russia\'s War'
+    assert article["title"] == "Kim Jong Un Says He'll \"Unconditionally Support\" Russia's War"
     assert article["outlet"] == "Business Insider"
     body = "\n".join(article["paragraphs"])
     assert body.startswith("North Korean leader Kim Jong Un said on Sunday")
@@ -108,13 +115,16 @@ def test_one_bad_article_never_fails_its_batch_mates(
     with Publisher(settings) as publisher:
         publisher.send([good, title_only, other])
         # A message that is not even a batch, sent by hand.
-        publisher.app.send_task(TASK_PROCESS_BATCH, args=[{"articles": "junk"}],
-                                queue=settings.queue)  # fmt: skip
+        publisher.app.send_task(
+            TASK_PROCESS_BATCH, args=[{"articles": "junk"}], queue=settings.queue
+        )
     assert store.wait_for(4)
     assert store.stats()["stored"] == 2
     letters = {f["reason"]: f for _, f in store.dlq()}
     assert set(letters) == {"not_an_article", "invalid_message"}
-    assert json.loads(letters["not_an_article"]["payload"])["text"] == "Just A Headline - Some Outlet"
+    assert (
+        json.loads(letters["not_an_article"]["payload"])["text"] == "Just A Headline - Some Outlet"
+    )
     assert letters["not_an_article"]["source"] == "bare.txt"
     assert worker.alive()
 
@@ -143,9 +153,13 @@ def test_results_by_topic_and_watch_follows_new_articles(
     worker: WorkerProcess, redis_url: str, store: Store, tmp_path: Path
 ) -> None:
     watch = subprocess.Popen(
-        [sys.executable, "-m", "newswire.cli", "watch", "--json"], env=worker_env(redis_url),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [sys.executable, "-m", "newswire.cli", "watch", "--json"],
+        env=worker_env(redis_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         page = tmp_path / "ferry.txt"
         page.write_text(ARTICLE.replace("Tuesday", "Friday"))
@@ -167,7 +181,12 @@ def test_results_by_topic_and_watch_follows_new_articles(
 def test_read_commands_explain_a_missing_redis(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
     env["NEWSWIRE_DATA_DIR"] = str(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "newswire.cli", "stats"], env=env,
-                            capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "newswire.cli", "stats"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert "no Redis configured: set NEWSWIRE_REDIS_URL" in result.stderr

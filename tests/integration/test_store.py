@@ -11,21 +11,39 @@ from worker.pipeline.models import PayloadKind, ProcessedArticle
 from worker.store import DeadLetter, Store
 
 
-def article(n: int, *, body_hash: str | None = None, submission: str | None = None,
-            topic: str = "sport") -> ProcessedArticle:  # fmt: skip
+def article(
+    n: int, *, body_hash: str | None = None, submission: str | None = None, topic: str = "sport"
+) -> ProcessedArticle:
     now = datetime.now(UTC)
     return ProcessedArticle(
-        id=f"id{n:014d}", submission_id=submission or f"sub{n:013d}", kind=PayloadKind.TEXT,
-        title=f"Title {n}", outlet="Outlet", paragraphs=("Body.",), related=(), url=None,
-        source=f"file{n}.txt", client_id=None, topic=topic, confidence=0.9,
-        scores={"sport": 0.9, "other": 0.1}, model_version="test", body_hash=body_hash or f"h{n}",
-        received_at=now, ingested_at=now, word_count=1,
-    )  # fmt: skip
+        id=f"id{n:014d}",
+        submission_id=submission or f"sub{n:013d}",
+        kind=PayloadKind.TEXT,
+        title=f"Title {n}",
+        outlet="Outlet",
+        paragraphs=("Body.",),
+        related=(),
+        url=None,
+        source=f"file{n}.txt",
+        client_id=None,
+        topic=topic,
+        confidence=0.9,
+        scores={"sport": 0.9, "other": 0.1},
+        model_version="test",
+        body_hash=body_hash or f"h{n}",
+        received_at=now,
+        ingested_at=now,
+        word_count=1,
+    )
 
 
 def test_unique_article_is_stored_and_indexed(store: Store) -> None:
     [outcome] = store.record_many([article(1)])
-    assert (outcome.verdict, outcome.canonical_id, outcome.replay) == ("unique", "id00000000000001", False)
+    assert (outcome.verdict, outcome.canonical_id, outcome.replay) == (
+        "unique",
+        "id00000000000001",
+        False,
+    )
     assert store.get("id00000000000001")["title"] == "Title 1"
     assert [a["id"] for a in store.results(topic="sport")] == ["id00000000000001"]
     assert store.results(topic="geopolitics") == []
@@ -57,7 +75,11 @@ def test_second_push_of_same_body_is_a_duplicate(store: Store) -> None:
 def test_same_payload_pushed_twice_is_a_duplicate_of_itself(store: Store) -> None:
     store.record_many([article(1, submission="first-push")])
     [again] = store.record_many([article(1, submission="second-push")])
-    assert (again.verdict, again.canonical_id, again.replay) == ("duplicate", "id00000000000001", False)
+    assert (again.verdict, again.canonical_id, again.replay) == (
+        "duplicate",
+        "id00000000000001",
+        False,
+    )
     assert store.stats() == {"duplicates": 1, "stored": 1, "topic:sport": 1}
 
 
@@ -87,11 +109,16 @@ def test_racing_writers_store_one_copy_per_story(store: Store, redis_url: str) -
 
 
 def test_dead_letters_keep_payload_and_reason_once(store: Store) -> None:
-    letter = DeadLetter(delivery_key="sub-x", reason="not_an_article", message="no body",
-                        payload='{"kind": "text", "text": "x"}', batch_id="b1")  # fmt: skip
+    letter = DeadLetter(
+        delivery_key="sub-x",
+        reason="not_an_article",
+        message="no body",
+        payload='{"kind": "text", "text": "x"}',
+        batch_id="b1",
+    )
     assert store.dead_letter_many([letter]) == [True]
     assert store.dead_letter_many([letter]) == [False]  # redelivered: not twice
-    [(entry, fields)] = store.dlq()
+    [(_entry, fields)] = store.dlq()
     assert fields["reason"] == "not_an_article"
     assert fields["payload"] == '{"kind": "text", "text": "x"}'
     assert store.stats() == {"dead_lettered": 1, "dlq:not_an_article": 1}

@@ -12,8 +12,13 @@ LIMIT = 2_000_000
 
 
 def load(*paths: Path | str, stdin: bytes | None = None) -> list[Item | Refusal]:
-    return list(load_paths([str(p) for p in paths], max_payload_bytes=LIMIT,
-                           stdin=io.BytesIO(stdin) if stdin is not None else None))  # fmt: skip
+    return list(
+        load_paths(
+            [str(p) for p in paths],
+            max_payload_bytes=LIMIT,
+            stdin=io.BytesIO(stdin) if stdin is not None else None,
+        )
+    )
 
 
 def refusals(results: list[Item | Refusal]) -> dict[str, str]:
@@ -24,11 +29,18 @@ def test_text_html_json_and_jsonl_files(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("Title - Outlet\nBody line.")
     (tmp_path / "b.html").write_text("<html><title>T</title><body><p>x</p></body></html>")
     (tmp_path / "c.json").write_text(json.dumps({"title": "T", "body": "B"}))
-    (tmp_path / "d.jsonl").write_text('{"title": "1", "body": "x"}\n\n{"title": "2", "body": "y"}\n')
+    (tmp_path / "d.jsonl").write_text(
+        '{"title": "1", "body": "x"}\n\n{"title": "2", "body": "y"}\n'
+    )
     results = load(tmp_path)
     kinds = [(Path(r.source).name, r.article.kind.value) for r in results if isinstance(r, Item)]
-    assert kinds == [("a.txt", "text"), ("b.html", "html"), ("c.json", "json"),
-                     ("d.jsonl:1", "json"), ("d.jsonl:3", "json")]  # fmt: skip
+    assert kinds == [
+        ("a.txt", "text"),
+        ("b.html", "html"),
+        ("c.json", "json"),
+        ("d.jsonl:1", "json"),
+        ("d.jsonl:3", "json"),
+    ]
 
 
 def test_directories_are_walked_recursively(tmp_path: Path) -> None:
@@ -60,7 +72,9 @@ def test_bad_json_is_refused_with_the_position(tmp_path: Path) -> None:
     (tmp_path / "lines.jsonl").write_text('{"title": "ok", "body": "b"}\nnot json\n')
     reasons = refusals(load(tmp_path))
     assert reasons[str(tmp_path / "bad.json")].startswith("invalid JSON: Expecting value at line 1")
-    assert reasons[str(tmp_path / "list.json") + "[0]"] == "a JSON record must be an object, not int"
+    assert (
+        reasons[str(tmp_path / "list.json") + "[0]"] == "a JSON record must be an object, not int"
+    )
     assert "empty" in reasons[str(tmp_path / "list.json") + "[1]"]
     assert reasons[str(tmp_path / "lines.jsonl") + ":2"].startswith("invalid JSON")
 
@@ -80,6 +94,8 @@ def test_stdin_is_sniffed() -> None:
 
 
 def test_url_of_a_json_record_is_kept(tmp_path: Path) -> None:
-    (tmp_path / "r.json").write_text(json.dumps({"title": "T", "body": "B", "url": "https://x.test/a"}))
+    (tmp_path / "r.json").write_text(
+        json.dumps({"title": "T", "body": "B", "url": "https://x.test/a"})
+    )
     [item] = load(tmp_path / "r.json")
     assert isinstance(item, Item) and item.article.url == "https://x.test/a"
