@@ -18,8 +18,9 @@ from rich.table import Table
 from newswire.runtime import NoRedisConfigured, resolve_redis
 from newswire.settings import Settings, redact_url
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+# Piped output is not cut to 80 columns: ids and titles stay whole for grep.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Settings:
@@ -157,9 +158,19 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
     app = make_celery(settings)
     if quiet is None:
         quiet = not sys.stdout.isatty()
-    argv = ["worker", "-Q", settings.queue, "--loglevel", settings.log_level]
+    # Workers coordinate through Redis only: mingle and gossip would add a
+    # second of start-up and broker chatter for nothing.
+    argv = [
+        "worker",
+        "-Q",
+        settings.queue,
+        "--loglevel",
+        settings.log_level,
+        "--without-mingle",
+        "--without-gossip",
+    ]
     if quiet:
-        argv.append("--quiet")
+        argv.insert(0, "--quiet")  # a global option of the celery command
     try:
         app.worker_main(argv)
     finally:
@@ -186,7 +197,11 @@ def results(topic: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table("id", "topic", "outlet", "title", "ingested")
+    table = Table()
+    for name in ("id", "topic", "outlet"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=70)
+    table.add_column("ingested", no_wrap=True)
     for a in rows:
         table.add_row(
             a["id"],

@@ -143,11 +143,18 @@ def run_demo(settings: Settings, *, console: Console) -> None:
         took = time.monotonic() - started
 
         events = {f["id"]: f for _, f in store.redis.xrange(store.keys.events)}
-        table = Table("id", "outcome", "topic", "outlet", "title", title="newswire demo")
+        table = Table(title="newswire demo")
+        table.add_column("id", no_wrap=True)
+        table.add_column("outcome")
+        table.add_column("topic", no_wrap=True)
+        table.add_column("outlet")
+        table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=70)
         for source, article_id in report.queued:
             event = events.get(article_id, {})
             article = store.get(article_id) or {}
-            outcome = event.get("kind", "?")
+            outcome = {"unique": "stored", "dead_letter": "dead-lettered"}.get(
+                event.get("kind", "?"), event.get("kind", "?")
+            )
             if outcome == "duplicate":
                 outcome = f"duplicate of {event.get('canonical')}"
             topic = f"{article['topic']} {article['confidence']:.2f}" if "topic" in article else ""
@@ -156,7 +163,7 @@ def run_demo(settings: Settings, *, console: Console) -> None:
                 outcome,
                 topic,
                 article.get("outlet") or "",
-                article.get("title", Path(source).name)[:60],
+                article.get("title", Path(source).name),
             )
         console.print(table)
         console.print(

@@ -60,6 +60,9 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    # Python warnings (Celery's root-privileges warning, say) would otherwise
+    # go to stderr as plain text, breaking a JSON log stream.
+    logging.captureWarnings(True)
     # Chatty at INFO and not useful to an operator.
     for name in ("trafilatura", "htmldate", "courlan", "charset_normalizer"):
         logging.getLogger(name).setLevel(logging.WARNING)

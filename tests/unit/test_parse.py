@@ -1,0 +1,790 @@
+"""The parse stage: text pages, HTML pages and JSON records."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import JsonValue, ValidationError
+
+from worker.pipeline.errors import NotAnArticle, ParseError, PermanentError
+from worker.pipeline.models import ParsedArticle, PayloadKind, RawArticle
+from worker.pipeline.parse import MAX_HTML_BYTES, MIN_BODY_WORDS, parse, split_title
+from worker.pipeline.text import clean_line, clean_text, normalize_for_hash, word_count
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT.parent / "shared" / "samples" / "business-insider-kim-jong-un.txt"
+EXAMPLES = ROOT / "newswire" / "examples"
+
+# A body comfortably over MIN_BODY_WORDS, as separate paragraphs.
+BODY = [
+    "The city council voted on Tuesday to extend the tram line to the new hospital.",
+    "Work on the four-kilometre extension is expected to start next spring and to last two years.",
+    "Opponents said the money would be better spent on buses serving the outer suburbs.",
+]
+BODY_TEXT = "\n".join(BODY)
+
+
+def text_page(text: str, url: str | None = None) -> ParsedArticle:
+    return parse(RawArticle(kind=PayloadKind.TEXT, text=text, url=url))
+
+
+def html_page(html: str, url: str | None = None) -> ParsedArticle:
+    return parse(RawArticle(kind=PayloadKind.HTML, text=html, url=url))
+
+
+def record(fields: dict[str, JsonValue], url: str | None = None) -> ParsedArticle:
+    return parse(RawArticle(kind=PayloadKind.JSON, record=fields, url=url))
+
+
+# --------------------------------------------------------------------------
+# The shared sample page
+
+
+@pytest.fixture(scope="module")
+def sample() -> ParsedArticle:
+    if not SAMPLE.is_file():
+        pytest.skip(f"sample page {SAMPLE} is absent (the shared samples are not checked out)")
+    return text_page(SAMPLE.read_text(encoding="utf-8"))
+
+
+def test_sample_title_and_outlet(sample: ParsedArticle) -> None:
+    assert sample.title == "Kim Jong Un Says He'll \"Unconditionally Support\" Russia's War"
+    assert sample.outlet == "Business Insider"
+
+
+def test_sample_body(sample: ParsedArticle) -> None:
+    assert sample.paragraphs[0].startswith("North Korean leader Kim Jong Un said on Sunday")
+    assert sample.paragraphs[-1].startswith("In return for his troops, ammunition, and weapons, ")
+    assert sample.paragraphs[-1].endswith("for its space and arms programs.")
+    assert len(sample.paragraphs) == 13
+    assert all(p == p.strip() and p for p in sample.paragraphs)
+
+
+def test_sample_related(sample: ParsedArticle) -> None:
+    assert len(sample.related) == 8
+    first = sample.related[0]
+    assert first.title == "Diddy's Legal Troubles & Racketeering Trial"
+    assert first.teaser.startswith("Music mogul Sean 'Diddy' Combs")
+    assert sample.related[-1].title == "Death of Nigerian Goalkeeping Legend Peter Rufai"
+    assert all(item.title and item.teaser for item in sample.related)
+
+
+def test_sample_body_has_nothing_from_the_teaser_block(sample: ParsedArticle) -> None:
+    body = sample.body
+    assert "You may also like" not in body
+    for item in sample.related:
+        assert item.title not in body
+        assert item.teaser not in body
+
+
+def test_sample_url_comes_from_the_payload(sample: ParsedArticle) -> None:
+    assert sample.url is None
+    url = "https://www.businessinsider.com/kim-jong-un-russia"
+    assert text_page(SAMPLE.read_text(encoding="utf-8"), url=url).url == url
+
+
+def test_sample_parses_fast() -> None:
+    if not SAMPLE.is_file():
+        pytest.skip(f"sample page {SAMPLE} is absent")
+    raw = RawArticle(kind=PayloadKind.TEXT, text=SAMPLE.read_text(encoding="utf-8"))
+    parse(raw)
+    runs = 200
+    started = time.perf_counter()
+    for _ in range(runs):
+        parse(raw)
+    per_page = (time.perf_counter() - started) / runs
+    # Well under a millisecond normally; the bound is loose for slow CI machines.
+    assert per_page < 0.01
+
+
+# --------------------------------------------------------------------------
+# Title and outlet
+
+
+@pytest.mark.parametrize(
+    ("line", "title", "outlet"),
+    [
+        (
+            "Markets Rally as Inflation Cools - Reuters",
+            "Markets Rally as Inflation Cools",
+            "Reuters",
+        ),
+        (
+            "Markets rally as inflation cools | The Guardian",
+            "Markets rally as inflation cools",
+            "The Guardian",
+        ),
+        (
+            "Markets rally as inflation cools \u2013 Financial Times",
+            "Markets rally as inflation cools",
+            "Financial Times",
+        ),
+        (
+            "Markets rally as inflation cools \u2014 Le Monde",
+            "Markets rally as inflation cools",
+            "Le Monde",
+        ),
+        ("Markets rally - theguardian.com", "Markets rally", "theguardian.com"),
+        (
+            "Spider-Man star signs three-film deal - Variety",
+            "Spider-Man star signs three-film deal",
+            "Variety",
+        ),
+        (
+            "Biden - Xi meeting set for Friday - Associated Press",
+            "Biden - Xi meeting set for Friday",
+            "Associated Press",
+        ),
+        ("Covid-19 - what we know", "Covid-19 - what we know", None),
+        (
+            "Apple unveils a new iPhone - and it's cheaper",
+            "Apple unveils a new iPhone - and it's cheaper",
+            None,
+        ),
+        ("Election night - Live Updates", "Election night - Live Updates", None),
+        ("Why did it happen? - Is It Over?", "Why did it happen? - Is It Over?", None),
+        ('He said "no" - "Not Now"', 'He said "no" - "Not Now"', None),
+        ("Arsenal 2 - 1 Chelsea", "Arsenal 2 - 1 Chelsea", None),
+        ("The Long Road Back - Part 2", "The Long Road Back - Part 2", None),
+        ("Story - One Two Three Four Five Six", "Story - One Two Three Four Five Six", None),
+        ("A plain headline without an outlet", "A plain headline without an outlet", None),
+        ("Plain headline -Reuters", "Plain headline -Reuters", None),
+    ],
+)
+def test_split_title(line: str, title: str, outlet: str | None) -> None:
+    assert split_title(line) == (title, outlet)
+
+
+# --------------------------------------------------------------------------
+# Text pages
+
+
+@pytest.mark.parametrize("separator", [" - ", " | ", " \u2013 ", " \u2014 "])
+def test_text_page_outlet_separators(separator: str) -> None:
+    article = text_page(f"Tram line to be extended{separator}City Courier\n{BODY_TEXT}")
+    assert article.title == "Tram line to be extended"
+    assert article.outlet == "City Courier"
+    assert article.paragraphs == tuple(BODY)
+    assert article.related == ()
+
+
+def test_text_page_without_outlet() -> None:
+    article = text_page(f"Covid-19 - what we know\n{BODY_TEXT}")
+    assert article.title == "Covid-19 - what we know"
+    assert article.outlet is None
+
+
+def test_text_page_with_a_dash_inside_the_headline() -> None:
+    article = text_page(f"Tram-line plan - the council decides - Evening Star\n{BODY_TEXT}")
+    assert article.title == "Tram-line plan - the council decides"
+    assert article.outlet == "Evening Star"
+
+
+def test_text_page_blank_lines_and_leading_blank_lines_are_ignored() -> None:
+    article = text_page("\n\n  Tram line - City Courier  \n\n" + "\n\n".join(BODY) + "\n\n")
+    assert article.title == "Tram line"
+    assert article.paragraphs == tuple(BODY)
+
+
+def test_text_page_normalises_unicode_and_whitespace_but_keeps_wording() -> None:
+    decomposed = "Cafe\u0301 owners \u201cwelcome\u201d\u00a0the  plan\u200b"
+    text = f"Tram line - City Courier\r\n{decomposed}\r\n{BODY_TEXT}"
+    article = text_page(text)
+    assert article.paragraphs[0] == "Caf\u00e9 owners \u201cwelcome\u201d the plan"
+    assert article.paragraphs[1:] == tuple(BODY)
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        "You may also like...",
+        "You might also like",
+        "Related",
+        "Related stories:",
+        "RELATED ARTICLES",
+        "Read more",
+        "Read more:",
+        "More from City Courier",
+        "Most popular",
+        "Recommended",
+        "Trending now",
+        "You may also like\u2026",
+    ],
+)
+def test_text_page_teaser_block_is_cut_at_any_trigger(trigger: str) -> None:
+    text = (
+        f"Tram line - City Courier\n{BODY_TEXT}\n{trigger}\n"
+        "Bus fares to rise in January\n\n"
+        "The transport authority said fares would go up by an average of 4% to pay for...\n"
+        "New bridge opens to cyclists\n\n"
+        "Cyclists will be able to cross the river on the new bridge from Monday, the..."
+    )
+    article = text_page(text)
+    assert article.paragraphs == tuple(BODY)
+    assert [item.title for item in article.related] == [
+        "Bus fares to rise in January",
+        "New bridge opens to cyclists",
+    ]
+    assert article.related[0].teaser.startswith("The transport authority said")
+    assert article.related[1].teaser.startswith("Cyclists will be able")
+
+
+def test_teaser_block_without_blank_lines_and_with_headlines_only() -> None:
+    paired = text_page(
+        f"Tram line - City Courier\n{BODY_TEXT}\nRead more\n"
+        "Bus fares to rise\nThe transport authority said fares would rise.\n"
+        "Bridge opens\nCyclists can cross the new bridge from Monday."
+    )
+    assert [(i.title, i.teaser) for i in paired.related] == [
+        ("Bus fares to rise", "The transport authority said fares would rise."),
+        ("Bridge opens", "Cyclists can cross the new bridge from Monday."),
+    ]
+    listed = text_page(
+        f"Tram line - City Courier\n{BODY_TEXT}\nRelated\n"
+        "- Bus fares to rise in January\n- New bridge opens to cyclists\n- Library hours cut"
+    )
+    assert [(i.title, i.teaser) for i in listed.related] == [
+        ("Bus fares to rise in January", ""),
+        ("New bridge opens to cyclists", ""),
+        ("Library hours cut", ""),
+    ]
+    assert listed.paragraphs == tuple(BODY)
+
+
+def test_a_second_teaser_header_is_not_an_item() -> None:
+    article = text_page(
+        f"Tram line - City Courier\n{BODY_TEXT}\nRelated stories\nBus fares to rise\n"
+        "The transport authority said fares would rise.\nMost popular\nBridge opens\n"
+    )
+    assert [i.title for i in article.related] == ["Bus fares to rise", "Bridge opens"]
+
+
+def test_body_lines_that_merely_mention_a_trigger_are_kept() -> None:
+    line = "Read more about the plan on the council's website, officials said."
+    article = text_page(f"Tram line - City Courier\n{BODY_TEXT}\n{line}")
+    assert article.paragraphs[-1] == line
+    assert article.related == ()
+
+
+def test_title_only_page_is_not_an_article() -> None:
+    with pytest.raises(NotAnArticle, match="no article body"):
+        text_page("Tram line to be extended - City Courier\n\n")
+
+
+def test_page_with_only_a_teaser_block_is_not_an_article() -> None:
+    with pytest.raises(NotAnArticle, match="no article body"):
+        text_page("Tram line - City Courier\nYou may also like...\nBus fares\n\nFares will rise...")
+
+
+def test_short_body_is_not_an_article_and_says_how_short() -> None:
+    with pytest.raises(NotAnArticle, match=r"\b6 words\b"):
+        text_page("Tram line - City Courier\nThe council voted for it today.")
+
+
+def test_a_first_line_that_is_a_paragraph_gives_a_derived_title() -> None:
+    long_line = " ".join(BODY * 4)
+    article = text_page(long_line)
+    assert article.paragraphs == (long_line,)
+    assert len(article.title) <= 120
+    assert article.title.endswith("\u2026")
+    assert long_line.startswith(article.title[:-1])
+
+
+def test_the_headline_repeated_as_first_body_line_is_dropped() -> None:
+    article = text_page(
+        f"Tram line to be extended - City Courier\nTram line to be extended\n{BODY_TEXT}"
+    )
+    assert article.paragraphs == tuple(BODY)
+
+
+def test_pathological_text_is_fast() -> None:
+    started = time.perf_counter()
+    with pytest.raises(NotAnArticle, match=r"\b1 word\b"):
+        text_page("Title - Outlet\n" + "word" * 100_000)
+    separators = "a - b | c \u2013 " * 20_000
+    junk = ("-" * 50 + " | " + "a" * 50 + "\u2026") * 2000 + "\n" + "Related: " * 5000
+    article = text_page(f"{separators}\n{BODY_TEXT}\n{junk}\nRelated\n{separators}\n\n{junk}")
+    assert len(article.title) <= 120  # the over-long first line was taken as a paragraph
+    assert time.perf_counter() - started < 2
+
+
+# --------------------------------------------------------------------------
+# HTML pages
+
+ARTICLE_HTML = """<!DOCTYPE html>
+<html lang="en-GB">
+<head>
+  <meta charset="utf-8">
+  <title>Tram line to reach new hospital by 2028 | City Courier</title>
+  <meta property="og:site_name" content="City Courier">
+  <meta property="og:title" content="Tram line to reach new hospital by 2028">
+  <meta name="author" content="Ana Lima">
+  <meta name="description" content="The council approved a four-kilometre extension.">
+  <meta property="article:published_time" content="2025-05-06T08:00:00+01:00">
+  <link rel="canonical" href="https://courier.example/news/tram-hospital">
+</head>
+<body>
+  <header><nav><ul>
+    <li><a href="/">Home</a></li><li><a href="/news">News</a></li>
+    <li><a href="/sport">Sport</a></li>
+  </ul></nav></header>
+  <main>
+    <article>
+      <h1>Tram line to reach new hospital by 2028</h1>
+      <p>The city council voted on Tuesday to extend the tram line to the new hospital on
+      the eastern edge of the city, ending a decade of arguments about how patients should
+      get there.</p>
+      <p>Work on the four-kilometre extension is expected to start next spring and to last two
+      years, with six new stops and a depot for the longer trams the city ordered last year.</p>
+      <p>Opponents said the money would be better spent on buses serving the outer suburbs,
+      where many residents have no direct link to the centre at all.</p>
+      <p>The mayor said the project would be paid for jointly by the city and a national fund
+      for public transport, and that fares would not rise to cover it.</p>
+    </article>
+    <aside class="related">
+      <h2>Related stories</h2>
+      <ul>
+        <li><a href="/news/bus-fares">Bus fares to rise in January across the region</a></li>
+        <li><a href="/news/bridge">New bridge opens to cyclists and walkers on Monday</a></li>
+      </ul>
+    </aside>
+  </main>
+  <footer><p>&copy; 2025 City Courier. All rights reserved.</p>
+    <a href="/privacy">Privacy policy</a> <a href="/contact">Contact us</a></footer>
+</body>
+</html>
+"""
+
+
+@pytest.fixture(scope="module")
+def html_article() -> ParsedArticle:
+    return html_page(ARTICLE_HTML)
+
+
+def test_html_title_outlet_and_metadata(html_article: ParsedArticle) -> None:
+    assert html_article.title == "Tram line to reach new hospital by 2028"
+    assert html_article.outlet == "City Courier"
+    assert html_article.url == "https://courier.example/news/tram-hospital"
+    assert html_article.authors == ("Ana Lima",)
+    assert html_article.published == "2025-05-06"
+    assert html_article.language == "en"
+    assert (
+        html_article.metadata["description"] == "The council approved a four-kilometre extension."
+    )
+
+
+def test_html_body_is_the_article_only(html_article: ParsedArticle) -> None:
+    body = html_article.body
+    assert html_article.paragraphs[0].startswith("The city council voted on Tuesday")
+    assert html_article.paragraphs[-1].startswith("The mayor said the project")
+    assert len(html_article.paragraphs) == 4
+    # The paragraphs were wrapped in the source: whitespace is collapsed.
+    assert "  " not in body and "\n" not in "".join(html_article.paragraphs)
+    for junk in ("Bus fares", "New bridge", "Privacy", "All rights reserved", "Sport", "Home"):
+        assert junk not in body
+
+
+def test_html_payload_url_wins_over_canonical() -> None:
+    assert html_page(ARTICLE_HTML, url="https://x.example/a").url == "https://x.example/a"
+
+
+def test_html_title_falls_back_to_the_title_element() -> None:
+    html = ARTICLE_HTML.replace('<meta property="og:site_name" content="City Courier">', "")
+    html = html.replace(
+        '<meta property="og:title" content="Tram line to reach new hospital by 2028">', ""
+    )
+    html = html.replace("<h1>Tram line to reach new hospital by 2028</h1>", "")
+    article = html_page(html)
+    assert article.title == "Tram line to reach new hospital by 2028"
+    assert article.outlet == "City Courier"
+
+
+def test_html_bare_fragment_is_accepted() -> None:
+    article = html_page("".join(f"<p>{p}</p>" for p in BODY * 2))
+    assert article.paragraphs[0] == BODY[0]
+
+
+def test_html_without_main_text_is_not_an_article() -> None:
+    with pytest.raises(NotAnArticle, match="no article body"):
+        html_page("<html><head><title>Tram line - City Courier</title></head><body></body></html>")
+    with pytest.raises(NotAnArticle):
+        html_page("<html><body><nav><a href='/'>Home</a></nav></body></html>")
+
+
+def test_html_over_the_size_limit_is_refused() -> None:
+    huge = "<html><body>" + "<p>word</p>" * (MAX_HTML_BYTES // 11 + 1) + "</body></html>"
+    with pytest.raises(ParseError, match="MB limit"):
+        html_page(huge)
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "<<<>>>&&&",
+        "not html at all",
+        "<html>" + "<div>" * 5000 + "x" + "</div>" * 5000 + "</html>",
+        "\x00\x01<html><body><p>a</p></body></html>",
+        "<?xml version='1.0' encoding='utf-8'?><html><body><p>x</p></body></html>",
+        "<html><body><script>alert(1)</script><style>p{}</style></body></html>",
+        "<!-- only a comment -->",
+    ],
+)
+def test_html_junk_raises_a_parse_error(junk: str) -> None:
+    with pytest.raises(ParseError):
+        html_page(junk)
+
+
+# --------------------------------------------------------------------------
+# JSON records
+
+
+@pytest.mark.parametrize("key", ["title", "headline", "name", "Title"])
+def test_json_title_field_names(key: str) -> None:
+    assert record({key: "Tram line", "body": BODY_TEXT}).title == "Tram line"
+
+
+@pytest.mark.parametrize(
+    "key", ["body", "text", "content", "article", "articleBody", "article_body", "description"]
+)
+def test_json_body_field_names(key: str) -> None:
+    assert record({"title": "Tram line", key: BODY_TEXT}).paragraphs == tuple(BODY)
+
+
+@pytest.mark.parametrize("key", ["url", "link", "canonical_url", "canonicalUrl"])
+def test_json_url_field_names(key: str) -> None:
+    article = record({"title": "T", "body": BODY_TEXT, key: "https://courier.example/a"})
+    assert article.url == "https://courier.example/a"
+    assert record(
+        {"title": "T", "body": BODY_TEXT, key: "https://y.example"}, url="https://p.example"
+    ).url == ("https://p.example")
+
+
+@pytest.mark.parametrize("key", ["published", "date", "published_at", "datePublished"])
+def test_json_date_field_names(key: str) -> None:
+    article = record({"title": "T", "body": BODY_TEXT, key: "2025-05-06T08:00:00Z"})
+    assert article.published == "2025-05-06T08:00:00Z"
+
+
+def test_json_epoch_timestamps_become_iso_dates() -> None:
+    assert record({"title": "T", "body": BODY_TEXT, "date": 1_700_000_000}).published == (
+        "2023-11-14T22:13:20+00:00"
+    )
+    assert record({"title": "T", "body": BODY_TEXT, "date": 1_700_000_000_000}).published == (
+        "2023-11-14T22:13:20+00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("source", "City Courier"),
+        ("site", "City Courier"),
+        ("outlet", "City Courier"),
+        ("publisher", "City Courier"),
+        ("source", {"id": None, "name": "City Courier"}),
+        ("publisher", {"@type": "Organization", "name": "City Courier"}),
+    ],
+)
+def test_json_outlet_as_string_or_nested_name(key: str, value: JsonValue) -> None:
+    assert record({"title": "T", "body": BODY_TEXT, key: value}).outlet == "City Courier"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "authors"),
+    [
+        ("author", "Ana Lima", ("Ana Lima",)),
+        ("byline", "By Ana Lima and Tom Hart", ("Ana Lima", "Tom Hart")),
+        ("authors", ["Ana Lima", "Tom Hart", "Ana Lima"], ("Ana Lima", "Tom Hart")),
+        ("author", {"name": "Ana Lima"}, ("Ana Lima",)),
+        ("author", [{"@type": "Person", "name": "Ana Lima"}, "Tom Hart"], ("Ana Lima", "Tom Hart")),
+    ],
+)
+def test_json_authors(key: str, value: JsonValue, authors: tuple[str, ...]) -> None:
+    assert record({"title": "T", "body": BODY_TEXT, key: value}).authors == authors
+
+
+def test_json_list_body_is_paragraphs() -> None:
+    article = record({"title": "T", "body": [*BODY, None, "  "]})
+    assert article.paragraphs == tuple(BODY)
+
+
+def test_json_html_body_is_reduced_to_text() -> None:
+    html = (
+        f"<p>{BODY[0]}</p>\n<p>{BODY[1].replace('four-kilometre', '<b>four-kilometre</b>')}</p>"
+        f"<script>track()</script><!-- ad --><div>{BODY[2]}<br>Second line.</div>"
+    )
+    article = record({"title": "T", "content": html})
+    assert article.paragraphs == (*BODY, "Second line.")
+
+
+def test_json_unknown_fields_go_to_metadata_as_a_shallow_copy() -> None:
+    extra: dict[str, JsonValue] = {"section": "News", "tags": ["tram", "hospital"], "n": {"a": 1}}
+    fields: dict[str, JsonValue] = {
+        "title": "T",
+        "body": BODY_TEXT,
+        "source": "City Courier",
+        **extra,
+    }
+    article = record(fields)
+    assert article.metadata == extra
+    assert "title" not in article.metadata and "source" not in article.metadata
+
+
+def test_json_unused_aliases_are_kept_in_metadata() -> None:
+    article = record(
+        {"title": "T", "headline": "Other", "body": BODY_TEXT, "description": "Summary"}
+    )
+    assert article.title == "T"
+    assert article.paragraphs == tuple(BODY)
+    assert article.metadata == {"headline": "Other", "description": "Summary"}
+
+
+def test_json_language() -> None:
+    assert record({"title": "T", "body": BODY_TEXT, "inLanguage": "pt-BR"}).language == "pt"
+    assert record({"title": "T", "body": BODY_TEXT, "language": "??"}).language is None
+
+
+def test_json_missing_title_uses_the_first_line_of_the_body() -> None:
+    assert record({"body": BODY_TEXT}).title == BODY[0]
+    long_first = " ".join(BODY * 3)
+    title = record({"body": long_first}).title
+    assert len(title) <= 120
+    assert long_first.startswith(title.rstrip("\u2026"))
+
+
+def test_json_title_suffix_naming_the_outlet_is_removed() -> None:
+    article = record(
+        {"title": "Tram line - City Courier", "source": "City Courier", "body": BODY_TEXT}
+    )
+    assert article.title == "Tram line"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"title": 5, "body": BODY_TEXT}, "title"),
+        ({"title": ["a", "b"], "body": BODY_TEXT}, "title"),
+        ({"title": "T", "body": {"text": BODY_TEXT}}, "body"),
+        ({"title": "T", "content": [BODY_TEXT, 3]}, "content"),
+        ({"title": "T", "body": BODY_TEXT, "url": 7}, "url"),
+        ({"title": "T", "body": BODY_TEXT, "date": True}, "date"),
+        ({"title": "T", "body": BODY_TEXT, "date": 1e300}, "date"),
+        ({"title": "T", "body": BODY_TEXT, "source": ["a"]}, "source"),
+        ({"title": "T", "body": BODY_TEXT, "source": {"id": "x"}}, "source"),
+        ({"title": "T", "body": BODY_TEXT, "author": 12}, "author"),
+        ({"title": "T", "body": BODY_TEXT, "authors": [["nested"]]}, "authors"),
+        ({"title": "T", "body": BODY_TEXT, "language": 1}, "language"),
+    ],
+)
+def test_json_wrong_types_name_the_field(fields: dict[str, JsonValue], field: str) -> None:
+    with pytest.raises(ParseError, match=f"'{field}'") as info:
+        record(fields)
+    assert not isinstance(info.value, NotAnArticle)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"title": "Tram line"},
+        {"title": "Tram line", "body": ""},
+        {"title": "Tram line", "body": []},
+        {"title": "Tram line", "body": None},
+        {"url": "https://courier.example/a", "tags": ["x"]},
+    ],
+)
+def test_json_without_body_is_not_an_article(fields: dict[str, JsonValue]) -> None:
+    with pytest.raises(NotAnArticle, match="no article body"):
+        record(fields)
+
+
+def test_json_short_body_is_not_an_article() -> None:
+    with pytest.raises(NotAnArticle, match=f"at least {MIN_BODY_WORDS}"):
+        record({"title": "T", "body": "Too short."})
+
+
+# --------------------------------------------------------------------------
+# The example pages shipped for the demo
+
+
+def _example(path: Path) -> RawArticle:
+    if path.suffix == ".json":
+        return RawArticle(
+            kind=PayloadKind.JSON, record=json.loads(path.read_text(encoding="utf-8"))
+        )
+    kind = PayloadKind.HTML if path.suffix == ".html" else PayloadKind.TEXT
+    return RawArticle(kind=kind, text=path.read_text(encoding="utf-8"))
+
+
+EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*") if p.suffix in {".txt", ".html", ".json"})
+
+
+def test_there_are_examples_of_each_kind() -> None:
+    suffixes = [p.suffix for p in EXAMPLE_FILES]
+    assert suffixes.count(".txt") >= 4
+    assert ".html" in suffixes and ".json" in suffixes
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_examples_parse_cleanly(path: Path) -> None:
+    article = parse(_example(path))
+    assert article.title and article.outlet
+    assert 5 <= len(article.paragraphs) <= 10
+    if path.suffix == ".txt":
+        assert 3 <= len(article.related) <= 4
+        assert all(item.title and item.teaser for item in article.related)
+        assert not any(item.title in article.body for item in article.related)
+
+
+# --------------------------------------------------------------------------
+# text.py helpers
+
+
+def test_normalize_for_hash_ignores_typography_case_and_spacing() -> None:
+    fancy = (
+        "\u201cDon\u2019t panic\u201d \u2014 the U.S. envoy said\u2026  12,000 troops\u00a0left."
+    )
+    plain = '"don\'t panic" - the US envoy said... 12000 troops left'
+    assert (
+        normalize_for_hash(fancy)
+        == normalize_for_hash(plain)
+        == ("dont panic the us envoy said 12000 troops left")
+    )
+    assert normalize_for_hash("Caf\u00e9") == normalize_for_hash("Cafe\u0301")
+    assert normalize_for_hash("one\u200b two") == "one two"
+    assert normalize_for_hash("hello world") != normalize_for_hash("hello there world")
+
+
+def test_word_count() -> None:
+    assert word_count("") == 0
+    assert word_count("Kim's war \u2014 it's 2025! -- | ...") == 4
+    assert word_count("word\u2014word") == 2
+    assert word_count("\u65b0\u534e\u793e\u62a5\u9053") == 5
+
+
+def test_clean_text_and_clean_line() -> None:
+    assert clean_text(" a \u00a0 b \r\n\r\nc\u2028d\x00 ") == "a b\n\nc\nd"
+    assert clean_line(" a \n b\u200b\t c ") == "a b c"
+
+
+# --------------------------------------------------------------------------
+# Fuzzing: anything either parses or raises a ParseError (a PermanentError)
+
+
+def _parse_or_parse_error(raw: RawArticle) -> None:
+    error: ParseError | None = None
+    try:
+        article = parse(raw)
+    except ParseError as exc:  # anything else propagates and fails the test
+        error = exc
+    else:
+        assert isinstance(article, ParsedArticle)
+        assert article.title and article.paragraphs
+    if error is not None:
+        assert isinstance(error, PermanentError)
+        assert str(error)  # a human message
+
+
+def _raw(**fields: Any) -> RawArticle | None:
+    try:
+        return RawArticle(**fields)
+    except ValidationError:
+        return None  # e.g. whitespace-only text: refused before parsing
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+_WORDS = st.sampled_from(
+    ["the", "Tram", "line", "-", "|", "\u2013", "Related", "Read more", "You may also like...",
+     "\n", "\n\n", " ", "\u200b", "\u00a0", "\u201c", "\u2026", "Outlet", "12", "?", "\t"]
+)  # fmt: skip
+_TAGS = st.sampled_from(
+    ["<html>", "</html>", "<body>", "</body>", "<p>", "</p>", "<div class='related'>", "</div>",
+     "<title>", "</title>", "<h1>", "</h1>", "<script>", "</script>", "<!--", "-->", "<br>",
+     "<meta property='og:site_name' content='X'>", "<article>", "</article>", "&amp;", "&#0;",
+     "<![CDATA[", "]]>", "<?xml version='1.0'?>", "<a href='javascript:x'>", "</a>", "<", ">"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.text())
+def test_fuzz_random_text(text: str) -> None:
+    for kind in (PayloadKind.TEXT, PayloadKind.HTML):
+        raw = _raw(kind=kind, text=text)
+        if raw is not None:
+            _parse_or_parse_error(raw)
+
+
+@FUZZ
+@given(st.lists(st.one_of(_WORDS, _TAGS, st.text(max_size=30)), max_size=80))
+def test_fuzz_html_ish_strings(parts: list[str]) -> None:
+    text = " ".join(parts)
+    for kind in (PayloadKind.HTML, PayloadKind.TEXT):
+        raw = _raw(kind=kind, text=text)
+        if raw is not None:
+            _parse_or_parse_error(raw)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(
+    ["title", "headline", "body", "text", "content", "description", "url", "link", "date",
+     "published_at", "source", "publisher", "author", "authors", "byline", "language", "other"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.dictionaries(_KEYS | st.text(max_size=10), _JSON_VALUES, min_size=1, max_size=8))
+def test_fuzz_json_records(fields: dict[str, JsonValue]) -> None:
+    raw = _raw(kind=PayloadKind.JSON, record=fields)
+    if raw is not None:
+        _parse_or_parse_error(raw)
+
+
+_VOCAB = st.sampled_from(
+    ["council", "minister", "match", "film", "shares", "river", "talks", "season", "record",
+     "said", "on", "Tuesday", "the", "new", "plan", "would", "cost", "more", "than", "expected"]
+)  # fmt: skip
+_OUTLETS = st.sampled_from(["Reuters", "City Courier", "The Harbour Post", "Le Monde", "BBC News"])
+_SENTENCE = st.lists(_VOCAB, min_size=9, max_size=25).map(
+    lambda ws: " ".join(ws).capitalize() + "."
+)
+_HEADLINE = st.lists(_VOCAB, min_size=2, max_size=8).map(lambda ws: " ".join(w.title() for w in ws))
+_TEASER = st.lists(_VOCAB, min_size=10, max_size=20).map(
+    lambda ws: " ".join(ws).capitalize() + "..."
+)
+
+
+@FUZZ
+@given(
+    headline=_HEADLINE,
+    outlet=_OUTLETS,
+    separator=st.sampled_from([" - ", " | ", " \u2013 ", " \u2014 "]),
+    body=st.lists(_SENTENCE, min_size=4, max_size=10),
+    trigger=st.sampled_from(["You may also like...", "Related stories", "Read more:", "Trending"]),
+    teasers=st.lists(st.tuples(_HEADLINE, _TEASER, st.booleans()), max_size=5),
+)
+def test_generated_text_pages_round_trip(
+    headline: str,
+    outlet: str,
+    separator: str,
+    body: list[str],
+    trigger: str,
+    teasers: list[tuple[str, str, bool]],
+) -> None:
+    block = "".join(f"{t}\n{chr(10) if blank else ''}{teaser}\n" for t, teaser, blank in teasers)
+    page = f"{headline}{separator}{outlet}\n" + "\n".join(body) + f"\n{trigger}\n{block}"
+    article = text_page(page)
+    assert (article.title, article.outlet) == (headline, outlet)
+    assert article.paragraphs == tuple(body)
+    assert [(i.title, i.teaser) for i in article.related] == [(t, s) for t, s, _ in teasers]

@@ -1,0 +1,174 @@
+"""Pure text normalisation helpers.
+
+Two levels on purpose:
+
+* :func:`clean_text` / :func:`clean_line` tidy text *for storage*: Unicode NFC,
+  one kind of newline, no invisible or control characters, collapsed spaces.
+  The wording and typography (curly quotes, dashes) are kept.
+* :func:`fold_typography` and :func:`normalize_for_hash` are *for comparison*:
+  typographic variants (curly vs straight quotes, en/em dashes vs hyphens,
+  ellipsis character vs three dots, case, punctuation) must not make two copies
+  of the same story look different.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from itertools import repeat
+from typing import Final
+
+__all__ = [
+    "clean_line",
+    "clean_text",
+    "fold_typography",
+    "normalize_for_hash",
+    "sanitize",
+    "word_count",
+]
+
+# Controls that are not whitespace (tab, newline and the other line breaks are
+# handled as whitespace instead), the XML-illegal U+FFFE/U+FFFF, and invisible
+# format characters that only hide text or break matching: soft hyphen,
+# zero-width space, word joiner, BOM, bidi embeddings/overrides (which also
+# defuses "Trojan source" tricks). ZWJ/ZWNJ stay in stored text: Persian,
+# Indic scripts and emoji sequences need them.
+_INVISIBLE: Final = re.compile(
+    "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u00ad\u180e\u200b\u200e\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufffe\uffff]"
+)
+_JOINERS: Final = re.compile("[\u200c\u200d]")
+# Line breaks other than \n that str.splitlines() honours.
+_ODD_BREAKS: Final = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+_TYPOGRAPHY: Final = str.maketrans(
+    {
+        # single quotes, apostrophes and primes
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u02bc": "'",
+        "\uff07": "'",
+        "`": "'",
+        "\u00b4": "'",
+        # double quotes and guillemets
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\uff02": '"',
+        # hyphens, dashes and the minus sign
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\ufe58": "-",
+        "\ufe63": "-",
+        "\uff0d": "-",
+        "\u2026": "...",
+    }
+)
+
+# Apostrophes and dots/commas inside a word or number ("don't", "U.S.",
+# "12,000", "3.5") are dropped rather than turned into a space. The pattern
+# starts with the character class so that re can scan for it quickly.
+_INNER_PUNCT: Final = re.compile(r"['.,](?<=\w['.,])(?=\w)")
+# ASCII punctuation and symbols (and "_", which \w counts as a word character)
+# become spaces; str.translate is much faster than re for the common case.
+_ASCII_PUNCT: Final = str.maketrans(dict.fromkeys(string.punctuation, " "))
+# Non-ASCII punctuation, symbols and combining marks; the marks must survive
+# hashing (they are parts of words in many scripts), see _keep_marks.
+_NON_ASCII_NON_WORD: Final = re.compile(r"[^\w\s\x00-\x7f]+")
+
+# Scripts written without spaces between words: each character counts as one
+# word so that a Chinese or Japanese article is not "too short".
+_CJK_CHAR: Final = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Dashes used as punctuation separate words even without spaces around them.
+_WORD_DASHES: Final = str.maketrans(dict.fromkeys("\u2013\u2014\u2015", " "))
+# A token made only of these is not a word ("-", "|", "...", "***").
+_PUNCTUATION: Final = (
+    string.punctuation
+    + "\u2013\u2014\u2015\u2026\u00ab\u00bb\u2018\u2019\u201c\u201d"  # dashes, quotes
+    + "\u00b7\u2022\u00a7\u00b6\u2020\u2021\u00b0"  # bullets, section, dagger, degree
+)
+
+
+def _nfc(text: str) -> str:
+    # is_normalized is a fast C check; most text is already NFC.
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def sanitize(text: str) -> str:
+    """Every line break as ``\\n``; control and invisible format characters
+    removed. The result is safe to hand to an XML/HTML parser."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _INVISIBLE.sub("", _ODD_BREAKS.sub("\n", text))
+
+
+def clean_text(text: str) -> str:
+    """Storage form of a multi-line text.
+
+    NFC, every line break as ``\\n``, invisible characters removed, runs of
+    horizontal whitespace collapsed to one space, lines stripped. Blank lines
+    are kept (they carry structure).
+    """
+    # splitlines() knows every Unicode line break; split() every space.
+    lines = _INVISIBLE.sub("", _nfc(text)).splitlines()
+    return "\n".join(" ".join(line.split()) for line in lines)
+
+
+def clean_line(text: str) -> str:
+    """Storage form of a one-line text: like :func:`clean_text`, and every
+    whitespace run (newlines included) becomes one space."""
+    return " ".join(_INVISIBLE.sub("", _nfc(text)).split())
+
+
+def fold_typography(text: str) -> str:
+    """Curly quotes, primes and guillemets to straight quotes, dashes and minus
+    to ``-``, the ellipsis character to ``...``. For comparison only."""
+    return text.translate(_TYPOGRAPHY)
+
+
+def _keep_marks(match: re.Match[str]) -> str:
+    # Combining marks are parts of letters (Devanagari vowel signs, ...).
+    return "".join(c if unicodedata.category(c)[0] == "M" else " " for c in match.group())
+
+
+def normalize_for_hash(text: str) -> str:
+    """Canonical form for exact-dedup hashing.
+
+    NFKC (full-width and ligature forms fold too), case-folded, typography
+    folded, punctuation and symbols removed, whitespace collapsed to single
+    spaces. Copies that differ only typographically give the same string.
+    """
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    if not text.isascii():
+        text = _JOINERS.sub("", text)
+    text = fold_typography(text).casefold()
+    text = _INNER_PUNCT.sub("", text).translate(_ASCII_PUNCT)
+    if not text.isascii():
+        text = _NON_ASCII_NON_WORD.sub(_keep_marks, text)
+    return " ".join(text.split())
+
+
+def word_count(text: str) -> int:
+    """Number of words: whitespace-separated tokens that are not only
+    punctuation (dashes also separate words); each CJK character is a word."""
+    cjk = 0
+    if not text.isascii():
+        text = text.translate(_WORD_DASHES)
+        cjk = len(_CJK_CHAR.findall(text))
+        if cjk:
+            text = _CJK_CHAR.sub(" ", text)
+    # map() keeps the per-token loop in C: a 4 KB page costs a few microseconds.
+    return cjk + sum(map(bool, map(str.strip, text.split(), repeat(_PUNCTUATION))))
