@@ -18,7 +18,9 @@ def scraped_pages(n: int, *, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     pages = []
     for i in range(n):
-        lines = [ln.strip() for ln in files[i % len(files)].read_text(errors="replace").splitlines()]
+        lines = [
+            ln.strip() for ln in files[i % len(files)].read_text(errors="replace").splitlines()
+        ]
         title, paragraphs = lines[0], [ln for ln in lines[1:] if ln]
         teasers = []
         for other in rng.sample(files, 3):

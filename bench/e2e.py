@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import scraped_pages  # noqa: E402
-from newswire.embedded import EmbeddedRedis  # noqa: E402
-from newswire.settings import Settings  # noqa: E402
-from producer.client import Publisher  # noqa: E402
-from worker.contract import RawArticle  # noqa: E402
-from worker.keys import Keys  # noqa: E402
-from worker.store import Store, connect  # noqa: E402
+from bench.common import scraped_pages
+from newswire.embedded import EmbeddedRedis
+from newswire.settings import Settings
+from producer.client import Publisher
+from worker.contract import RawArticle
+from worker.keys import Keys
+from worker.store import Store, connect
 
 
 def main() -> None:
@@ -46,7 +46,9 @@ def main() -> None:
         log = Path(tmp) / "worker.log"
         worker = subprocess.Popen(
             [sys.executable, "-m", "newswire.cli", "worker", "-c", str(args.concurrency)],
-            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         client = connect(srv.url)
         store = Store(client, Keys(settings.key_prefix), replay_ttl=60, events_maxlen=10**6)
@@ -75,14 +77,20 @@ def main() -> None:
         cpu1 = os.times()
         stored = stats.get("stored", 0)
         body = sum(len(r.text or "") for r in raws) / len(raws)
-        print(f"{len(raws)} articles (mean {body / 1024:.1f} KB), batch {args.batch_size}, "
-              f"{args.concurrency} worker processes, 1 redis-server, {os.cpu_count()} cores")
+        print(
+            f"{len(raws)} articles (mean {body / 1024:.1f} KB), batch {args.batch_size}, "
+            f"{args.concurrency} worker processes, 1 redis-server, {os.cpu_count()} cores"
+        )
         print(f"push rate        {len(raws) / pushed:8.0f} articles/s")
         print(f"end to end       {len(raws) / took:8.0f} articles/s ({took:.1f} s)")
-        print(f"stored {stored}, duplicates {stats.get('duplicates', 0)}, "
-              f"dead-lettered {stats.get('dead_lettered', 0)}")
+        print(
+            f"stored {stored}, duplicates {stats.get('duplicates', 0)}, "
+            f"dead-lettered {stats.get('dead_lettered', 0)}"
+        )
         print(f"redis memory     {mem / max(stored, 1):8.0f} bytes/stored article")
-        child_cpu = (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system)
+        child_cpu = (cpu1.children_user + cpu1.children_system) - (
+            cpu0.children_user + cpu0.children_system
+        )
         if child_cpu > 0:
             print(f"worker cpu       {child_cpu / len(raws) * 1e3:8.2f} ms/article")
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import scraped_pages  # noqa: E402
-from worker.pipeline.analyze import analyze  # noqa: E402
-from worker.pipeline.models import RawArticle  # noqa: E402
-from worker.pipeline.parse import parse  # noqa: E402
-from worker.training import DEFAULT_ARTIFACT, load_artifact  # noqa: E402
+from bench.common import scraped_pages
+from worker.pipeline.analyze import analyze
+from worker.pipeline.models import RawArticle
+from worker.pipeline.parse import parse
+from worker.training import DEFAULT_ARTIFACT, load_artifact
 
 
 def per_item(fn: object, items: list[object]) -> float:

@@ -63,9 +63,10 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     # Python warnings (Celery's root-privileges warning, say) would otherwise
     # go to stderr as plain text, breaking a JSON log stream.
     logging.captureWarnings(True)
-    # Chatty at INFO and not useful to an operator.
+    # Extraction libraries warn about every page they discard; the worker
+    # already logs the outcome of each article once.
     for name in ("trafilatura", "htmldate", "courlan", "charset_normalizer"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -214,5 +214,8 @@ def register_tasks(app: Celery, runtime: Any) -> None:
         retry_jitter=True,
         max_retries=settings.max_retries,
     )
-    def process_batch(message: dict[str, Any]) -> dict[str, Any]:
+    def process_batch(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        # Any call shape is accepted so that a hand-made message with the
+        # wrong arguments is dead-lettered, not dropped by a TypeError.
+        message = args[0] if len(args) == 1 and not kwargs else {"args": args, "kwargs": kwargs}
         return handle_batch(runtime(), message).as_dict()

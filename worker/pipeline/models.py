@@ -83,7 +83,9 @@ class RawArticle(Frozen):
         if self.record is not None and not self.record:
             raise ValueError("the JSON record is empty")
         if self.payload_bytes() > HARD_MAX_PAYLOAD_BYTES:
-            raise ValueError(f"the payload is over the hard limit of {HARD_MAX_PAYLOAD_BYTES} bytes")
+            raise ValueError(
+                f"the payload is over the hard limit of {HARD_MAX_PAYLOAD_BYTES} bytes"
+            )
         return self
 
     def canonical_payload(self) -> bytes:
