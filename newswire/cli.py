@@ -135,6 +135,7 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
     from newswire.embedded import EmbeddedRedis, running_url
     from worker.app import make_celery
     from worker.logging import configure_logging, get_logger
+    from worker.pipeline.errors import ModelError
 
     settings = _settings()
     if concurrency:
@@ -156,6 +157,12 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
         concurrency=settings.concurrency,
     )
     app = make_celery(settings)
+    try:
+        app.newswire_runtime()  # type: ignore[attr-defined]
+    except ModelError as exc:
+        if embedded is not None:
+            embedded.stop()
+        raise click.ClickException(f"cannot start the worker: {exc}") from None
     if quiet is None:
         quiet = not sys.stdout.isatty()
     # Workers coordinate through Redis only: mingle and gossip would add a

@@ -76,11 +76,6 @@ def make_celery(settings: Settings) -> Celery:
                 built.append(build_runtime(settings))
             return built[0]
 
-    @signals.worker_init.connect(weak=False)
-    def _load_before_fork(**_: Any) -> None:
-        # Fail at start, not on the first task, when the model is missing.
-        runtime()
-
     @signals.worker_process_init.connect(weak=False)
     def _fresh_connections(**_: Any) -> None:
         with lock:
@@ -99,6 +94,10 @@ def make_celery(settings: Settings) -> Celery:
 
     connect_celery_signals(settings)
     register_tasks(app, runtime)
+    # Entry points call it before starting the worker: a missing model fails
+    # the start (Celery's signals would only log it), and the parent's copy is
+    # shared with forked children.
+    app.newswire_runtime = runtime  # type: ignore[attr-defined]
     return app
 
 
@@ -111,5 +110,6 @@ def __getattr__(name: str) -> Any:
     if name in ("app", "celery"):
         if _app is None:
             _app = make_celery(resolve_redis(Settings()))
+            _app.newswire_runtime()  # type: ignore[attr-defined]
         return _app
     raise AttributeError(name)

@@ -190,3 +190,36 @@ def test_read_commands_explain_a_missing_redis(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "no Redis configured: set NEWSWIRE_REDIS_URL" in result.stderr
+
+
+@needs_shared()
+def test_syndicated_copy_joins_the_story_of_the_first(
+    worker: WorkerProcess, redis_url: str, store: Store, tmp_path: Path
+) -> None:
+    original = SAMPLE.read_text()
+    headline, _, rest = original.partition("\n")
+    copy = tmp_path / "copy.txt"
+    copy.write_text(headline.replace("Business Insider", "Yahoo News") + "\n" + rest)
+    [first] = pushed_ids(run_cli(redis_url, "push", str(SAMPLE)).stdout)
+    assert store.wait_for(1)
+    [second] = pushed_ids(run_cli(redis_url, "push", str(copy)).stdout)
+    assert store.wait_for(2)
+    assert first != second
+
+    shown = run_cli(redis_url, "show", second)
+    assert f"is a duplicate of {first}" in shown.stdout
+    assert "Yahoo News" in shown.stdout
+    group = json.loads(run_cli(redis_url, "story", second, "--json").stdout)
+    assert group["canonical"]["id"] == first
+    assert [(c["id"], c["outlet"]) for c in group["copies"]] == [(second, "Yahoo News")]
+    assert "copies" in run_cli(redis_url, "show", first).stdout
+
+
+def test_worker_refuses_to_start_without_its_model(redis_url: str, tmp_path: Path) -> None:
+    env = worker_env(redis_url, NEWSWIRE_MODEL_PATH=str(tmp_path / "missing.npz"))
+    result = subprocess.run(
+        [sys.executable, "-m", "newswire.cli", "worker", "-c", "1"],
+        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "missing.npz" in result.stdout + result.stderr
