@@ -158,7 +158,7 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
     )
     app = make_celery(settings)
     try:
-        app.newswire_runtime()  # type: ignore[attr-defined]
+        app.newswire_runtime()
     except ModelError as exc:
         if embedded is not None:
             embedded.stop()
