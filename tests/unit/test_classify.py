@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.pipeline.classify import (
     ARTIFACT_FORMAT,
@@ -63,6 +66,12 @@ def _with_header(model: TopicModel, **changes: object) -> bytes:
 
 def test_tokenize_lowercases_words() -> None:
     assert tokenize("Kim Jong-Un's 2024 visit!") == ["kim", "jong", "un", "s", "2024", "visit"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_tokenize_matches_the_word_regex(text: str) -> None:
+    assert tokenize(text) == re.findall(r"\w+", text.lower())
 
 
 def test_featurize_is_sorted_normalised_and_pinned() -> None:
