@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -87,20 +86,6 @@ def test_sample_url_comes_from_the_payload(sample: ParsedArticle) -> None:
     assert sample.url is None
     url = "https://www.businessinsider.com/kim-jong-un-russia"
     assert text_page(SAMPLE.read_text(encoding="utf-8"), url=url).url == url
-
-
-def test_sample_parses_fast() -> None:
-    if not SAMPLE.is_file():
-        pytest.skip(f"sample page {SAMPLE} is absent")
-    raw = RawArticle(kind=PayloadKind.TEXT, text=SAMPLE.read_text(encoding="utf-8"))
-    parse(raw)
-    runs = 200
-    started = time.perf_counter()
-    for _ in range(runs):
-        parse(raw)
-    per_page = (time.perf_counter() - started) / runs
-    # Well under a millisecond normally; the bound is loose for slow CI machines.
-    assert per_page < 0.01
 
 
 # --------------------------------------------------------------------------
@@ -303,15 +288,14 @@ def test_the_headline_repeated_as_first_body_line_is_dropped() -> None:
     assert article.paragraphs == tuple(BODY)
 
 
-def test_pathological_text_is_fast() -> None:
-    started = time.perf_counter()
+@pytest.mark.timeout(20)  # a hang guard against catastrophic backtracking, not a speed target
+def test_pathological_text_does_not_hang() -> None:
     with pytest.raises(NotAnArticle, match=r"\b1 word\b"):
         text_page("Title - Outlet\n" + "word" * 100_000)
     separators = "a - b | c \u2013 " * 20_000
     junk = ("-" * 50 + " | " + "a" * 50 + "\u2026") * 2000 + "\n" + "Related: " * 5000
     article = text_page(f"{separators}\n{BODY_TEXT}\n{junk}\nRelated\n{separators}\n\n{junk}")
     assert len(article.title) <= 120  # the over-long first line was taken as a paragraph
-    assert time.perf_counter() - started < 2
 
 
 # --------------------------------------------------------------------------
