@@ -26,6 +26,8 @@ def scraped_pages(n: int, *, seed: int = 7) -> list[str]:
         for other in rng.sample(files, 3):
             head = other.read_text(errors="replace").splitlines()[0].strip()
             teasers.append(f"{head}\n\nA short teaser about {head.lower()} from elsewhere...")
+        if i >= len(files):  # past one pass over the corpus, keep pages distinct
+            paragraphs = [*paragraphs, f"Filed by correspondent number {i} for this edition."]
         pages.append(
             f"{title} - {OUTLETS[i % len(OUTLETS)]}\n"
             + "\n".join(paragraphs)
