@@ -48,10 +48,19 @@ class Settings(BaseSettings):
 
     concurrency: int | None = Field(default=None, ge=1, description="Worker processes.")
     prefetch_multiplier: int = Field(default=1, ge=1)
-    task_time_limit: int = Field(default=300, ge=1, description="Seconds, hard.")
-    visibility_timeout: int = Field(default=3600, ge=10, description="Seconds.")
-    max_retries: int = Field(default=8, ge=0)
-    retry_backoff_max: int = Field(default=300, ge=1, description="Seconds.")
+    task_time_limit: int = Field(default=60, ge=2, description="Seconds, hard.")
+    visibility_timeout: int = Field(
+        default=300, ge=5, description="Seconds before an unacked message is redelivered."
+    )
+    retry_backoff_max: float = Field(
+        default=5.0, gt=0, description="Longest pause between store retries, seconds."
+    )
+    max_deliveries: int = Field(
+        default=5, ge=1, description="Deliveries of a message that keeps killing its worker."
+    )
+    soft_shutdown_timeout: float = Field(
+        default=30.0, ge=0, description="Seconds a stopping worker lets running tasks finish."
+    )
 
     events_maxlen: int = Field(default=100_000, ge=100, description="Events stream length.")
     replay_window: int = Field(
@@ -64,13 +73,18 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _timeouts_fit(self) -> Settings:
-        # A message is redelivered when unacked for visibility_timeout: anything
-        # that may legitimately run (or wait for a retry) longer would run twice.
-        longest = max(self.task_time_limit, self.retry_backoff_max)
-        if self.visibility_timeout <= longest:
+        # A message is redelivered when unacked for visibility_timeout: a task
+        # that may legitimately run longer (store retries included, which
+        # happen inside the task) would run twice.
+        if self.visibility_timeout <= self.task_time_limit:
             raise ValueError(
-                f"visibility_timeout ({self.visibility_timeout}s) must exceed the task time "
-                f"limit and the longest retry delay ({longest}s)"
+                f"visibility_timeout ({self.visibility_timeout}s) must exceed "
+                f"task_time_limit ({self.task_time_limit}s)"
+            )
+        if self.retry_backoff_max >= self.task_time_limit / 2:
+            raise ValueError(
+                f"retry_backoff_max ({self.retry_backoff_max}s) must stay under half of "
+                f"task_time_limit ({self.task_time_limit}s), the budget for store retries"
             )
         return self
 

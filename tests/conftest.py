@@ -85,8 +85,16 @@ def store(client: redis.Redis, settings: Settings) -> Store:
     )
 
 
-def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without NEWSWIRE_ settings, importing this checkout's code."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = clean_env()
     env.update(
         {
             "NEWSWIRE_REDIS_URL": redis_url,
@@ -123,11 +131,11 @@ class WorkerProcess:
                 self.proc.wait()
 
 
-def start_worker(redis_url: str, log_path: Path, concurrency: int = 2) -> WorkerProcess:
+def start_worker(redis_url: str, log_path: Path, concurrency: int = 2, **env: str) -> WorkerProcess:
     """A real `newswire worker` process, its stdout piped to a file."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "newswire.cli", "worker", "-c", str(concurrency)],
-        env=worker_env(redis_url),
+        env=worker_env(redis_url, **env),
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -41,6 +41,9 @@ class Keys:
     def delivery(self, submission_id: str) -> str:
         return f"{self.prefix}:delivery:{submission_id}"
 
+    def attempts(self, task_id: str) -> str:
+        return f"{self.prefix}:attempts:{task_id}"
+
     @property
     def events(self) -> str:
         return f"{self.prefix}:events"

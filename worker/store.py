@@ -213,6 +213,21 @@ class Store:
             )
         return [bool(r) for r in self._execute(pipe)]
 
+    def count_delivery(self, task_id: str) -> int:
+        """Count one more unfinished delivery of a message; returns the count."""
+        key = self.keys.attempts(task_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, self.replay_ttl)
+        count, _ = self._execute(pipe)
+        return int(count)
+
+    def finish_delivery(self, task_id: str) -> None:
+        """The delivery ended under control (done or handed back): forget it."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(self.keys.attempts(task_id))
+        self._execute(pipe)
+
     @staticmethod
     def _execute(pipe: Any) -> list[Any]:
         try:

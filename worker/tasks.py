@@ -8,14 +8,19 @@ makes them safe, since every write is idempotent per submission.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-from celery.exceptions import SoftTimeLimitExceeded
+from celery import Task
+from celery.exceptions import Reject, SoftTimeLimitExceeded, TimeLimitExceeded
 from pydantic import ValidationError
 
 from worker.contract import TASK_PROCESS_BATCH, BatchMessage
@@ -31,7 +36,9 @@ if TYPE_CHECKING:
 
     from newswire.settings import Settings
 
-__all__ = ["BatchReport", "Runtime", "handle_batch", "register_tasks"]
+__all__ = ["BatchReport", "Runtime", "handle_batch", "register_tasks", "with_backoff"]
+
+T = TypeVar("T")
 
 log = get_logger("newswire.worker")
 
@@ -63,6 +70,25 @@ class BatchReport:
         }
 
 
+def with_backoff(fn: Callable[[], T], *, budget: float, cap: float) -> T:
+    """Call ``fn`` until it stops raising TransientError or ``budget`` seconds
+    are spent, sleeping with full-jitter exponential backoff in between. The
+    message stays unacked meanwhile, so giving up loses nothing: the caller
+    hands it back to the queue."""
+    deadline = time.monotonic() + budget
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except TransientError as exc:
+            attempt += 1
+            pause = random.uniform(0, min(cap, 0.1 * 2**attempt))
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("store.retry", attempt=attempt, pause_s=round(pause, 2), error=str(exc))
+            time.sleep(pause)
+
+
 def _fallback_key(item: Any, batch_id: str) -> str:
     """A stable delivery key for an item too broken to carry its submission id."""
     digest = hashlib.sha256(batch_id.encode())
@@ -77,7 +103,32 @@ def _validation_message(exc: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}{more}"
 
 
-def handle_batch(rt: Runtime, message: Any) -> BatchReport:
+def dead_letter_message(rt: Runtime, message: Any, reason: str, text: str) -> int:
+    """Dead-letter every article of a message that cannot be processed as a
+    whole (poison, time limit, retries exhausted). Articles an earlier
+    delivery already stored keep their outcome: their delivery markers make
+    these letters no-ops. Returns how many letters were new."""
+    items = message.get("articles") if isinstance(message, dict) else None
+    batch_id = message.get("batch_id") if isinstance(message, dict) else None
+    batch_id = batch_id if isinstance(batch_id, str) else "message"
+    if isinstance(items, list) and items:
+        letters = [_letter(item, batch_id, None, reason, text) for item in items]
+    else:
+        letters = [
+            DeadLetter(
+                delivery_key=_fallback_key(message, "message"),
+                reason=reason,
+                message=text,
+                payload=orjson.dumps(message, default=str).decode(),
+            )
+        ]
+    written = rt.store.dead_letter_many(letters)
+    log.error("batch.dead_lettered", batch_id=batch_id, reason=reason, error=text,
+              articles=len(letters), new=sum(written))  # fmt: skip
+    return sum(written)
+
+
+def handle_batch(rt: Runtime, message: Any, *, retry_budget: float = 0.0) -> BatchReport:
     """Process one batch message; never lets one article fail another."""
     try:
         batch = BatchMessage.model_validate(message)
@@ -145,8 +196,13 @@ def handle_batch(rt: Runtime, message: Any) -> BatchReport:
             )
 
     store_started = time.perf_counter()
-    outcomes = rt.store.record_many([a for a, _ in processed])
-    written = rt.store.dead_letter_many([d for d, _ in letters])
+    cap = rt.settings.retry_backoff_max
+    outcomes = with_backoff(
+        lambda: rt.store.record_many([a for a, _ in processed]), budget=retry_budget, cap=cap
+    )
+    written = with_backoff(
+        lambda: rt.store.dead_letter_many([d for d, _ in letters]), budget=retry_budget, cap=cap
+    )
     store_share = (time.perf_counter() - store_started) / max(len(batch.articles), 1)
 
     counts = {"stored": 0, "duplicates": 0, "dead_lettered": 0, "replayed": 0}
@@ -202,20 +258,53 @@ def _letter(
     )
 
 
+def _message(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # Any call shape is accepted so that a hand-made message with the wrong
+    # arguments is dead-lettered, not dropped by a TypeError.
+    return args[0] if len(args) == 1 and not kwargs else {"args": args, "kwargs": kwargs}
+
+
 def register_tasks(app: Celery, runtime: Any) -> None:
     """Register the task on ``app``; ``runtime`` builds the process's Runtime lazily."""
     settings: Settings = app.newswire_settings  # type: ignore[attr-defined]
 
-    @app.task(  # type: ignore[untyped-decorator]
-        name=TASK_PROCESS_BATCH,
-        autoretry_for=(TransientError,),
-        retry_backoff=True,
-        retry_backoff_max=settings.retry_backoff_max,
-        retry_jitter=True,
-        max_retries=settings.max_retries,
-    )
-    def process_batch(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        # Any call shape is accepted so that a hand-made message with the
-        # wrong arguments is dead-lettered, not dropped by a TypeError.
-        message = args[0] if len(args) == 1 and not kwargs else {"args": args, "kwargs": kwargs}
-        return handle_batch(runtime(), message).as_dict()
+    class BatchTask(Task):  # type: ignore[misc]
+        def on_failure(
+            self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+        ) -> None:
+            # Reached for a hard time limit or a bug in the task itself.
+            # Celery acks the message next: keep its articles.
+            reason = "time_limit" if isinstance(exc, TimeLimitExceeded) else "task_failed"
+            dead_letter_message(
+                runtime(), _message(args, kwargs), reason, f"{type(exc).__name__}: {exc}"
+            )
+
+    @app.task(base=BatchTask, bind=True, name=TASK_PROCESS_BATCH)  # type: ignore[untyped-decorator]
+    def process_batch(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        message = _message(args, kwargs)
+        rt = runtime()
+        batch_id = message.get("batch_id") if isinstance(message, dict) else None
+        try:
+            # Deliveries that never finished: one that keeps killing its
+            # worker is given up after max_deliveries.
+            deliveries = rt.store.count_delivery(self.request.id)
+            log.info("batch.started", batch_id=batch_id, delivery=deliveries, pid=os.getpid())
+            if deliveries > settings.max_deliveries:
+                dead_letter_message(
+                    rt, message, "poison_message",
+                    f"delivered {deliveries - 1} times, its worker died each time",
+                )  # fmt: skip
+                report = {"batch_id": batch_id, "poison": True}
+            else:
+                budget = settings.task_time_limit / 2
+                report = handle_batch(rt, message, retry_budget=budget).as_dict()
+            rt.store.finish_delivery(self.request.id)
+        except TransientError as exc:
+            # Redis stayed away past the budget. Celery's own retry would have
+            # to publish to that same Redis and drops the message when it
+            # cannot; handing the message back keeps it.
+            with contextlib.suppress(TransientError):
+                rt.store.finish_delivery(self.request.id)
+            log.warning("batch.requeued", batch_id=batch_id, error=str(exc))
+            raise Reject(str(exc), requeue=True) from exc
+        return report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,15 +11,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, clean_env
 
 pytestmark = pytest.mark.e2e
 
 
 def bare_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
-    env["NEWSWIRE_DATA_DIR"] = str(data_dir)
-    return env
+    return clean_env(NEWSWIRE_DATA_DIR=str(data_dir))
 
 
 def test_demo_runs_from_nothing_and_cleans_up(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from newswire.settings import Settings
 from producer.client import Publisher
-from tests.conftest import ROOT, SAMPLE, WorkerProcess, needs_shared, run_cli, worker_env
+from tests.conftest import ROOT, SAMPLE, WorkerProcess, clean_env, needs_shared, run_cli, worker_env
 from worker.contract import TASK_PROCESS_BATCH, RawArticle
 from worker.store import Store
 
@@ -179,8 +179,7 @@ def test_results_by_topic_and_watch_follows_new_articles(
 
 
 def test_read_commands_explain_a_missing_redis(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
-    env["NEWSWIRE_DATA_DIR"] = str(tmp_path)
+    env = clean_env(NEWSWIRE_DATA_DIR=str(tmp_path))
     result = subprocess.run(
         [sys.executable, "-m", "newswire.cli", "stats"],
         env=env,

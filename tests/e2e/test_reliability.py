@@ -1,0 +1,133 @@
+"""Nothing lost, nothing stored twice: real processes, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from newswire.embedded import EmbeddedRedis
+from newswire.settings import Settings
+from producer.client import Publisher
+from tests.conftest import PREFIX, QUEUE, start_worker
+from worker.contract import RawArticle
+from worker.keys import Keys
+from worker.store import Store, connect
+
+pytestmark = pytest.mark.e2e
+
+PARAGRAPH = (
+    "The regional water authority said on {day} that reservoir levels in the {n} district "
+    "had recovered after a wet autumn, and that the hosepipe restrictions introduced in "
+    "July would be lifted for households and farms alike from the start of next month."
+)
+
+
+def article(n: int, tag: str = "") -> RawArticle:
+    body = "\n".join(PARAGRAPH.format(day=d, n=f"{tag}{n}") for d in ("Monday", "Tuesday"))
+    return RawArticle(
+        kind="text", text=f"Reservoirs Recover In District {tag}{n} - Water Desk\n{body}"
+    )
+
+
+def settings_for(url: str, tmp_path: Path) -> Settings:
+    return Settings(redis_url=url, key_prefix=PREFIX, queue=QUEUE, data_dir=tmp_path,
+                    _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+
+
+def processed(store: Store) -> int:
+    s = store.stats()
+    return s.get("stored", 0) + s.get("duplicates", 0) + s.get("dead_lettered", 0)
+
+
+def test_poison_message_is_dead_lettered_after_bounded_deliveries(
+    redis_url: str, store: Store, tmp_path: Path
+) -> None:
+    max_deliveries = 2
+    worker = start_worker(redis_url, tmp_path / "worker.log", concurrency=1,
+                          NEWSWIRE_MAX_DELIVERIES=str(max_deliveries))  # fmt: skip
+    settings = settings_for(redis_url, tmp_path)
+    poison = [article(n, "P") for n in range(600)]  # big enough to be caught mid-way
+    kills: list[int] = []
+    stop = threading.Event()
+
+    def killer(batch_id: str) -> None:
+        # Stands in for a payload that crashes its process (a segfault in a
+        # parser, the OOM killer): every delivery of this batch dies.
+        seen: set[int] = set()
+        while not stop.is_set():
+            for line in worker.log_lines():
+                if line.startswith("{") and '"batch.started"' in line:
+                    event = json.loads(line)
+                    if event["batch_id"] == batch_id and event["delivery"] not in seen:
+                        seen.add(event["delivery"])
+                        if event["delivery"] <= max_deliveries:
+                            os.kill(event["pid"], signal.SIGKILL)
+                            kills.append(event["pid"])
+            time.sleep(0.01)
+
+    try:
+        with Publisher(settings) as publisher:
+            poison_id = publisher.send(poison)
+            thread = threading.Thread(target=killer, args=(poison_id,), daemon=True)
+            thread.start()
+            good = [article(n, "G") for n in range(20)]
+            for i in range(0, 20, 5):
+                publisher.send(good[i : i + 5])
+        assert store.wait_for(620, timeout=120), worker.log_lines()[-20:]
+        stop.set()
+        assert len(kills) == max_deliveries
+        stats = store.stats()
+        assert stats["stored"] == 20  # the other messages kept flowing
+        assert stats["dlq:poison_message"] == 600
+        [(_entry, letter)] = store.dlq(limit=1)
+        assert letter["reason"] == "poison_message"
+        assert "delivered 2 times" in letter["message"]
+        assert json.loads(letter["payload"])["submission_id"] in {a.submission_id for a in poison}
+        assert worker.alive()
+    finally:
+        stop.set()
+        worker.stop()
+
+
+def test_redis_restart_mid_run_loses_nothing(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis").start()  # append-only, like production
+    port = server.port
+    worker = start_worker(
+        server.url, tmp_path / "worker.log", concurrency=2,
+        NEWSWIRE_VISIBILITY_TIMEOUT="10", NEWSWIRE_TASK_TIME_LIMIT="5",
+        NEWSWIRE_RETRY_BACKOFF_MAX="2",
+    )  # fmt: skip
+    client = connect(server.url)
+    store = Store(client, Keys(PREFIX), replay_ttl=3600, events_maxlen=100_000)
+    total = 1500
+    try:
+        with Publisher(settings_for(server.url, tmp_path)) as publisher:
+            articles = [article(n) for n in range(total)]
+            for i in range(0, total, 25):
+                publisher.send(articles[i : i + 25])
+        deadline = time.monotonic() + 60
+        while processed(store) < 100:
+            assert time.monotonic() < deadline, worker.log_lines()[-20:]
+            time.sleep(0.02)
+        server.stop()  # mid-run: graceful, the append-only file is flushed
+        time.sleep(2)
+        server = EmbeddedRedis(tmp_path / "redis", port=port).start()
+        assert store.wait_for(total, timeout=120), (store.stats(), worker.log_lines()[-30:])
+        time.sleep(1)  # let any late redelivery land, to see it change nothing
+        stats = store.stats()
+        assert stats["stored"] == total
+        assert stats.get("duplicates", 0) == 0 and stats.get("dead_lettered", 0) == 0
+        assert client.zcard(store.keys.recent) == total
+        kinds = [f["kind"] for _, f in client.xrange(store.keys.events)]
+        assert kinds.count("unique") == total
+        assert worker.alive()
+    finally:
+        worker.stop()
+        client.close()
+        server.stop()
