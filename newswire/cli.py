@@ -307,25 +307,90 @@ def stats(as_json: bool) -> None:
     out.print(table)
 
 
-@main.command()
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@main.group(invoke_without_command=True)
+@click.pass_context
+def dlq(ctx: click.Context) -> None:
+    """Dead-lettered payloads: list (default), show, replay, purge."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(dlq_list)
+
+
+@dlq.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--reason", help="Only entries with this reason.")
 @click.option("--json", "as_json", is_flag=True)
-def dlq(limit: int, as_json: bool) -> None:
-    """Dead-lettered payloads with their reasons, newest first."""
+def dlq_list(limit: int = 20, reason: str | None = None, as_json: bool = False) -> None:
+    """Dead letters with their reasons, newest first."""
     with _store() as store:
-        entries = store.dlq(limit=limit)
+        entries = store.dlq(limit=limit, reason=reason)
     if as_json:
         _print_json([{"entry": e, **fields} for e, fields in entries])
         return
     table = Table("entry", "reason", "source", "message")
     for entry, fields in entries:
-        table.add_row(
-            entry,
-            fields.get("reason", ""),
-            fields.get("source", ""),
-            fields.get("message", "")[:100],
-        )
+        table.add_row(entry, fields.get("reason", ""), fields.get("source", ""),
+                      fields.get("message", "")[:100])  # fmt: skip
     out.print(table)
+
+
+@dlq.command("show")
+@click.argument("entry")
+@click.option("--json", "as_json", is_flag=True)
+def dlq_show(entry: str, as_json: bool) -> None:
+    """One dead letter, with its raw payload."""
+    with _store() as store:
+        fields = store.dlq_entry(entry)
+    if fields is None:
+        raise click.ClickException(f"no dead letter {entry}")
+    if as_json:
+        _print_json({"entry": entry, **fields})
+        return
+    for name in ("reason", "message", "source", "batch_id", "article_id", "at"):
+        if fields.get(name):
+            out.print(f"[dim]{name:>10}[/] {fields[name]}")
+    out.print("[dim]   payload[/]")
+    click.echo(fields.get("payload", ""))
+
+
+def _select(
+    store: Any, entries: tuple[str, ...], reason: str | None, everything: bool
+) -> list[str]:
+    if bool(entries) + (reason is not None) + everything != 1:
+        raise click.UsageError("name entries, or give --reason REASON, or --all")
+    if entries:
+        return list(entries)
+    return [e for e, _ in reversed(store.dlq(limit=None, reason=reason))]
+
+
+@dlq.command("replay")
+@click.argument("entries", nargs=-1)
+@click.option("--reason", help="Every entry with this reason.")
+@click.option("--all", "everything", is_flag=True, help="Every entry.")
+def dlq_replay(entries: tuple[str, ...], reason: str | None, everything: bool) -> None:
+    """Queue dead-lettered payloads again (after a fix); idempotent."""
+    from newswire.dlq import replay
+    from producer import Publisher
+
+    with _store() as store, Publisher(_connected()) as publisher:
+        report = replay(store, publisher, _select(store, entries, reason, everything))
+    for entry, article_id in report.replayed:
+        out.print(f"[green]replayed[/] {entry} as {article_id}")
+    for entry, why in report.skipped:
+        err.print(f"[yellow]skipped[/]  {entry}: {why}")
+    out.print(f"{len(report.replayed)} replayed, {len(report.skipped)} skipped")
+    if report.skipped:
+        sys.exit(1)
+
+
+@dlq.command("purge")
+@click.argument("entries", nargs=-1)
+@click.option("--reason", help="Every entry with this reason.")
+@click.option("--all", "everything", is_flag=True, help="Every entry.")
+def dlq_purge(entries: tuple[str, ...], reason: str | None, everything: bool) -> None:
+    """Delete dead letters for good."""
+    with _store() as store:
+        removed = store.dlq_delete(_select(store, entries, reason, everything))
+    out.print(f"{removed} purged")
 
 
 @main.command()

@@ -270,9 +270,25 @@ class Store:
         raw = self.redis.hgetall(self.keys.stats)
         return {k: int(v) for k, v in sorted(raw.items())}
 
-    def dlq(self, *, limit: int = 20) -> list[tuple[str, dict[str, str]]]:
-        """Newest first."""
-        return list(self.redis.xrevrange(self.keys.dlq, count=limit))
+    def dlq(
+        self, *, limit: int | None = 20, reason: str | None = None
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Dead letters, newest first, optionally only those with ``reason``."""
+        if reason is None:
+            return list(self.redis.xrevrange(self.keys.dlq, count=limit))
+        found = [
+            (entry, fields)
+            for entry, fields in self.redis.xrevrange(self.keys.dlq)
+            if fields.get("reason") == reason
+        ]
+        return found if limit is None else found[:limit]
+
+    def dlq_entry(self, entry: str) -> dict[str, str] | None:
+        found = self.redis.xrange(self.keys.dlq, entry, entry)
+        return dict(found[0][1]) if found else None
+
+    def dlq_delete(self, entries: Sequence[str]) -> int:
+        return int(self.redis.xdel(self.keys.dlq, *entries)) if entries else 0
 
     def follow(
         self, *, last_id: str = "$", block_ms: int = 1000
