@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -68,10 +69,18 @@ def running_url(data_dir: Path) -> str | None:
 class EmbeddedRedis:
     """Start a redis-server on a free loopback port; stop it on exit."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        appendonly: bool = True,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = tuple(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -100,6 +109,7 @@ class EmbeddedRedis:
             "no",
             "--protected-mode",
             "yes",
+            *self.extra_args,
         ]
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -119,6 +129,8 @@ class EmbeddedRedis:
             try:
                 client.ping()
                 break
+            except (redis.AuthenticationError, redis.ResponseError):
+                break  # it answers; it wants a password
             except redis.RedisError:
                 if time.monotonic() > deadline:
                     self.stop()

@@ -6,18 +6,22 @@ is built on first access from the environment, never at import time.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import threading
 from typing import Any
 
 from celery import Celery, signals
+from kombu.exceptions import ContentDisallowed
 
 from newswire.runtime import resolve_redis
 from newswire.settings import Settings
 from worker.contract import TASK_PROCESS_BATCH, broker_config
 from worker.keys import Keys
 from worker.logging import connect_celery_signals
-from worker.store import Store, connect
+from worker.store import DeadLetter, Store, connect
 from worker.tasks import Runtime, register_tasks
 
 __all__ = ["build_runtime", "make_celery", "worker_config"]
@@ -96,6 +100,35 @@ def make_celery(settings: Settings) -> Celery:
                     ),
                     model=rt.model,
                 )
+
+    @signals.task_rejected.connect(weak=False)
+    def _keep_rejected(message: Any = None, exc: BaseException | None = None, **_: Any) -> None:
+        # Celery refuses messages in a serializer other than JSON (pickle can
+        # run code) and malformed task messages, then drops them. Keep the raw
+        # bytes, never deserialized, in the dead-letter stream instead.
+        if message is None:
+            return
+        body: bytes = (
+            message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        )
+        reason = (
+            "disallowed_content_type"
+            if isinstance(exc, ContentDisallowed)
+            else "invalid_task_message"
+        )
+        letter = DeadLetter(
+            delivery_key="msg-" + hashlib.sha256(body).hexdigest()[:32],
+            reason=reason,
+            message=f"{type(exc).__name__}: {exc} (content type {message.content_type})",
+            payload=json.dumps(
+                {
+                    "content_type": message.content_type,
+                    "headers": {k: str(v)[:200] for k, v in (message.headers or {}).items()},
+                    "body_base64": base64.b64encode(body).decode(),
+                }
+            ),
+        )
+        runtime().store.dead_letter_many([letter])
 
     connect_celery_signals(settings)
     register_tasks(app, runtime)
