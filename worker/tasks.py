@@ -9,7 +9,7 @@ makes them safe, since every write is idempotent per submission.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import json
 import os
 import random
 import time
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import orjson
 from celery import Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded, TimeLimitExceeded
 from pydantic import ValidationError
@@ -89,11 +88,14 @@ def with_backoff(fn: Callable[[], T], *, budget: float, cap: float) -> T:
             time.sleep(pause)
 
 
-def _fallback_key(item: Any, batch_id: str) -> str:
-    """A stable delivery key for an item too broken to carry its submission id."""
-    digest = hashlib.sha256(batch_id.encode())
-    digest.update(orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=str))
-    return "raw-" + digest.hexdigest()[:32]
+def _item_key(item: Any, delivery_id: str, index: int) -> str:
+    """The delivery key of one article: its submission id, or for an item too
+    broken to carry a valid one, its place in the message. Both are the same
+    on every redelivery (a Celery task id survives redelivery)."""
+    submission = item.get("submission_id") if isinstance(item, dict) else None
+    if isinstance(submission, str) and 8 <= len(submission) <= 64:
+        return submission
+    return f"{delivery_id}:{index}"
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -103,44 +105,45 @@ def _validation_message(exc: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}{more}"
 
 
-def dead_letter_message(rt: Runtime, message: Any, reason: str, text: str) -> int:
+def dead_letter_message(
+    rt: Runtime, message: Any, reason: str, text: str, *, delivery_id: str
+) -> int:
     """Dead-letter every article of a message that cannot be processed as a
-    whole (poison, time limit, retries exhausted). Articles an earlier
-    delivery already stored keep their outcome: their delivery markers make
-    these letters no-ops. Returns how many letters were new."""
+    whole (poison, time limit, a bug). Articles an earlier delivery already
+    stored keep their outcome: their delivery markers make these letters
+    no-ops. Returns how many letters were new."""
     items = message.get("articles") if isinstance(message, dict) else None
     batch_id = message.get("batch_id") if isinstance(message, dict) else None
-    batch_id = batch_id if isinstance(batch_id, str) else "message"
+    batch_id = batch_id if isinstance(batch_id, str) else None
     if isinstance(items, list) and items:
-        letters = [_letter(item, batch_id, None, reason, text) for item in items]
-    else:
         letters = [
-            DeadLetter(
-                delivery_key=_fallback_key(message, "message"),
-                reason=reason,
-                message=text,
-                payload=orjson.dumps(message, default=str).decode(),
-            )
+            _letter(item, _item_key(item, delivery_id, i), batch_id, None, reason, text)
+            for i, item in enumerate(items)
         ]
+    else:
+        letters = [_letter(message, f"msg-{delivery_id}", None, None, reason, text)]
     written = rt.store.dead_letter_many(letters)
     log.error("batch.dead_lettered", batch_id=batch_id, reason=reason, error=text,
               articles=len(letters), new=sum(written))  # fmt: skip
     return sum(written)
 
 
-def handle_batch(rt: Runtime, message: Any, *, retry_budget: float = 0.0) -> BatchReport:
-    """Process one batch message; never lets one article fail another."""
+def handle_batch(
+    rt: Runtime, message: Any, *, delivery_id: str, retry_budget: float = 0.0
+) -> BatchReport:
+    """Process one batch message; never lets one article fail another.
+
+    ``delivery_id`` (the Celery task id) is the same on every redelivery of
+    the message; it keys the outcome of items that carry no submission id.
+    """
     try:
         batch = BatchMessage.model_validate(message)
     except ValidationError as exc:
         # Not even a batch: keep the whole message so nothing is lost.
-        letter = DeadLetter(
-            delivery_key=_fallback_key(message, "message"),
-            reason="invalid_message",
-            message=_validation_message(exc),
-            payload=orjson.dumps(message, default=str).decode(),
-        )
-        rt.store.dead_letter_many([letter])
+        letter = _letter(message, f"msg-{delivery_id}", None, None, "invalid_message",
+                         _validation_message(exc))  # fmt: skip
+        with_backoff(lambda: rt.store.dead_letter_many([letter]), budget=retry_budget,
+                     cap=rt.settings.retry_backoff_max)  # fmt: skip
         log.warning("batch.invalid", reason=letter.reason, error=letter.message)
         return BatchReport(batch_id="", dead_lettered=1)
 
@@ -153,6 +156,11 @@ def handle_batch(rt: Runtime, message: Any, *, retry_budget: float = 0.0) -> Bat
     for index, item in enumerate(batch.articles):
         started = time.perf_counter()
         raw: RawArticle | None = None
+        key = _item_key(item, delivery_id, index)
+        if "submission_id" not in item:
+            # Never let the model invent a random one: a redelivery would then
+            # look like a new push.
+            item = {**item, "submission_id": key}
         try:
             if index >= limit:
                 raise PermanentError(
@@ -169,14 +177,16 @@ def handle_batch(rt: Runtime, message: Any, *, retry_budget: float = 0.0) -> Bat
         except ValidationError as exc:
             letters.append(
                 (
-                    _letter(item, batch.batch_id, raw, "invalid_payload", _validation_message(exc)),
+                    _letter(
+                        item, key, batch.batch_id, raw, "invalid_payload", _validation_message(exc)
+                    ),
                     time.perf_counter() - started,
                 )
             )
         except PermanentError as exc:
             letters.append(
                 (
-                    _letter(item, batch.batch_id, raw, exc.reason, str(exc)),
+                    _letter(item, key, batch.batch_id, raw, exc.reason, str(exc)),
                     time.perf_counter() - started,
                 )
             )
@@ -189,7 +199,12 @@ def handle_batch(rt: Runtime, message: Any, *, retry_budget: float = 0.0) -> Bat
             letters.append(
                 (
                     _letter(
-                        item, batch.batch_id, raw, "internal_error", f"{type(exc).__name__}: {exc}"
+                        item,
+                        key,
+                        batch.batch_id,
+                        raw,
+                        "internal_error",
+                        f"{type(exc).__name__}: {exc}",
                     ),
                     time.perf_counter() - started,
                 )
@@ -240,18 +255,15 @@ def handle_batch(rt: Runtime, message: Any, *, retry_budget: float = 0.0) -> Bat
 
 
 def _letter(
-    item: Any, batch_id: str, raw: RawArticle | None, reason: str, message: str
+    item: Any, key: str, batch_id: str | None, raw: RawArticle | None, reason: str, message: str
 ) -> DeadLetter:
-    submission = item.get("submission_id") if isinstance(item, dict) else None
-    key = (
-        submission if isinstance(submission, str) and submission else _fallback_key(item, batch_id)
-    )
     source = item.get("source") if isinstance(item, dict) else None
     return DeadLetter(
         delivery_key=key,
         reason=reason,
         message=message,
-        payload=orjson.dumps(item, default=str).decode(),
+        # stdlib json: unlike orjson it takes integers of any size.
+        payload=json.dumps(item, default=str, ensure_ascii=False),
         batch_id=batch_id,
         article_id=raw.article_id if raw else None,
         source=source if isinstance(source, str) else None,
@@ -276,8 +288,9 @@ def register_tasks(app: Celery, runtime: Any) -> None:
             # Celery acks the message next: keep its articles.
             reason = "time_limit" if isinstance(exc, TimeLimitExceeded) else "task_failed"
             dead_letter_message(
-                runtime(), _message(args, kwargs), reason, f"{type(exc).__name__}: {exc}"
-            )
+                runtime(), _message(args, kwargs), reason, f"{type(exc).__name__}: {exc}",
+                delivery_id=task_id,
+            )  # fmt: skip
 
     @app.task(base=BatchTask, bind=True, name=TASK_PROCESS_BATCH)  # type: ignore[untyped-decorator]
     def process_batch(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -293,11 +306,14 @@ def register_tasks(app: Celery, runtime: Any) -> None:
                 dead_letter_message(
                     rt, message, "poison_message",
                     f"delivered {deliveries - 1} times, its worker died each time",
+                    delivery_id=self.request.id,
                 )  # fmt: skip
                 report = {"batch_id": batch_id, "poison": True}
             else:
                 budget = settings.task_time_limit / 2
-                report = handle_batch(rt, message, retry_budget=budget).as_dict()
+                report = handle_batch(
+                    rt, message, delivery_id=self.request.id, retry_budget=budget
+                ).as_dict()
             rt.store.finish_delivery(self.request.id)
         except TransientError as exc:
             # Redis stayed away past the budget. Celery's own retry would have

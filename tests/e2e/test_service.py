@@ -128,7 +128,7 @@ def test_one_bad_article_never_fails_its_batch_mates(
     assert letters["not_an_article"]["source"] == "bare.txt"
     assert worker.alive()
 
-    listed = run_cli(settings.redis_url_value or "", "dlq", "--json")
+    listed = run_cli(settings.redis_url_value or "", "dlq", "list", "--json")
     assert {e["reason"] for e in json.loads(listed.stdout)} == set(letters)
 
 

@@ -6,7 +6,10 @@ import io
 import json
 from pathlib import Path
 
-from producer.loader import Item, Refusal, load_paths
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from producer.loader import Item, Refusal, load_bytes, load_paths
 
 LIMIT = 2_000_000
 
@@ -99,3 +102,12 @@ def test_url_of_a_json_record_is_kept(tmp_path: Path) -> None:
     )
     [item] = load(tmp_path / "r.json")
     assert isinstance(item, Item) and item.article.url == "https://x.test/a"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=3000), kind=st.sampled_from([None, "text", "html", "json", "jsonl"]))
+def test_any_bytes_become_items_or_refusals(data: bytes, kind: str | None) -> None:
+    for result in load_bytes("fuzz", data, kind, 1000):
+        assert isinstance(result, Item | Refusal)
+        if isinstance(result, Refusal):
+            assert result.reason  # always says why
