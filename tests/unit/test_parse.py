@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,17 @@ from hypothesis import strategies as st
 from pydantic import JsonValue, ValidationError
 
 from worker.pipeline.errors import NotAnArticle, ParseError, PermanentError
+from worker.pipeline.gate import assess
+from worker.pipeline.language import detect_language
 from worker.pipeline.models import ParsedArticle, PayloadKind, RawArticle
-from worker.pipeline.parse import MAX_HTML_BYTES, MIN_BODY_WORDS, parse, split_title
-from worker.pipeline.text import clean_line, clean_text, normalize_for_hash, word_count
+from worker.pipeline.parse import (
+    MAX_HTML_BYTES,
+    MAX_HTML_ELEMENTS,
+    MIN_BODY_WORDS,
+    parse,
+    split_title,
+)
+from worker.pipeline.text import clean_line, clean_text, normalize_for_hash, reflow, word_count
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT.parent / "shared" / "samples" / "business-insider-kim-jong-un.txt"
@@ -516,7 +526,7 @@ def test_json_unknown_fields_go_to_metadata_as_a_shallow_copy() -> None:
         **extra,
     }
     article = record(fields)
-    assert article.metadata == extra
+    assert {k: v for k, v in article.metadata.items() if k != "extraction_confidence"} == extra
     assert "title" not in article.metadata and "source" not in article.metadata
 
 
@@ -526,12 +536,17 @@ def test_json_unused_aliases_are_kept_in_metadata() -> None:
     )
     assert article.title == "T"
     assert article.paragraphs == tuple(BODY)
-    assert article.metadata == {"headline": "Other", "description": "Summary"}
+    assert article.metadata == {
+        "headline": "Other",
+        "description": "Summary",
+        "extraction_confidence": article.metadata["extraction_confidence"],
+    }
 
 
 def test_json_language() -> None:
     assert record({"title": "T", "body": BODY_TEXT, "inLanguage": "pt-BR"}).language == "pt"
-    assert record({"title": "T", "body": BODY_TEXT, "language": "??"}).language is None
+    # A record that declares no usable language gets the detected one.
+    assert record({"title": "T", "body": BODY_TEXT, "language": "??"}).language == "en"
 
 
 def test_json_missing_title_uses_the_first_line_of_the_body() -> None:
@@ -772,3 +787,396 @@ def test_generated_text_pages_round_trip(
     assert (article.title, article.outlet) == (headline, outlet)
     assert article.paragraphs == tuple(body)
     assert [(i.title, i.teaser) for i in article.related] == [(t, s) for t, s, _ in teasers]
+
+
+# --------------------------------------------------------------------------
+# Variations of the sample page: other separators, no trigger, dated teasers
+
+
+def _sample_parts() -> tuple[str, str, list[tuple[str, str]]]:
+    """(title line, body lines, teaser pairs) of the shared sample."""
+    if not SAMPLE.is_file():
+        pytest.skip(f"sample page {SAMPLE} is absent (the shared samples are not checked out)")
+    head, rest = SAMPLE.read_text(encoding="utf-8").split("\n", 1)
+    body, block = rest.split("You may also like...\n")
+    pairs = re.findall(r"(.+)\n\n(.+)", block)
+    assert len(pairs) == 8
+    return head, body, pairs
+
+
+# name: (title separator, teaser-block header or "", shape of one teaser item)
+SAMPLE_VARIANTS: dict[str, tuple[str, str, str]] = {
+    "pipe": (" | ", "You may also like...", "{h}\n\n{t}"),
+    "en dash": (" \u2013 ", "You may also like...", "{h}\n\n{t}"),
+    "em dash": (" \u2014 ", "You may also like...", "{h}\n\n{t}"),
+    "no trigger": (" - ", "", "{h}\n\n{t}"),
+    "no trigger, no blank lines": (" - ", "", "{h}\n{t}"),
+    "other trigger": (" - ", "Related stories:", "{h}\n\n{t}"),
+    "dates between": (" - ", "You may also like", "{h}\n2 days ago\n{t}"),
+    "dates above, no trigger": (" - ", "", "14 July 2025\n{h}\n\n{t}"),
+    "dates below, no trigger": (" | ", "", "{h}\n\n{t}\nJul 14, 2025"),
+    "bulleted": (" - ", "Most popular", "- {h}\n{t}"),
+}
+
+
+@pytest.mark.parametrize("variant", SAMPLE_VARIANTS)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_sample_variations_parse_like_the_sample(
+    sample: ParsedArticle, variant: str, newline: str
+) -> None:
+    separator, trigger, shape = SAMPLE_VARIANTS[variant]
+    head, body, pairs = _sample_parts()
+    lines = [head.replace(" - Business Insider", f"{separator}Business Insider"), body.rstrip()]
+    lines += [trigger] if trigger else []
+    lines += [shape.format(h=h, t=t) for h, t in pairs]
+    article = text_page(newline.join("\n".join(lines).split("\n")))
+    assert (article.title, article.outlet) == (sample.title, sample.outlet)
+    assert article.paragraphs == sample.paragraphs
+    assert article.related == sample.related
+
+
+def test_sample_language_and_confidence(sample: ParsedArticle) -> None:
+    assert sample.language == "en"
+    assert sample.metadata == {"extraction_confidence": 1.0}
+    assert (sample.authors, sample.published) == ((), None)
+
+
+# --------------------------------------------------------------------------
+# Teaser blocks recognised by their shape
+
+
+def test_trailing_headline_teaser_pairs_are_teasers_without_a_trigger() -> None:
+    article = text_page(
+        f"Tram line - City Courier\n{BODY_TEXT}\n"
+        "Bus fares to rise in January\nFares will go up by 4% across the region, it said.\n"
+        "New bridge opens to cyclists\nCyclists can cross the new bridge from Monday.\n"
+        "Library hours cut\nSix branches will close an hour earlier on weekdays from May.\n"
+    )
+    assert article.paragraphs == tuple(BODY)
+    assert [i.title for i in article.related] == [
+        "Bus fares to rise in January",
+        "New bridge opens to cyclists",
+        "Library hours cut",
+    ]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        # Two complete sentences after subheadings: too little to call it a block.
+        "What happens next\nThe council will publish a timetable in the spring.\n"
+        "Who pays\nThe city and a national fund will share the cost of the work.",
+        # An FAQ: question subheadings answered in one sentence each.
+        "Who will run it?\nThe regional operator will run the trams for ten years.\n"
+        "What will it cost?\nA single ticket will cost the same as on the bus today.\n"
+        "When will it open?\nThe first trams should run in the autumn of 2028, officials said.",
+        # A closing line and a sign-off.
+        "The council meets again on Thursday.\nAdditional reporting by Tom Hart",
+    ],
+)
+def test_body_endings_that_only_resemble_teasers_are_kept(ending: str) -> None:
+    article = text_page(f"Tram line - City Courier\n{BODY_TEXT}\n{ending}")
+    assert article.related == ()
+    assert article.paragraphs == (*BODY, *ending.split("\n"))
+
+
+def test_in_body_story_links_and_page_furniture_are_dropped() -> None:
+    article = text_page(
+        f"Tram line - City Courier\n{BODY[0]}\nRead more: Bus fares to rise in January\n"
+        f"Advertisement\n{BODY[1]}\nStory continues below\n{BODY[2]}"
+    )
+    assert article.paragraphs == tuple(BODY)
+
+
+# --------------------------------------------------------------------------
+# By-lines and date lines
+
+
+@pytest.mark.parametrize(
+    ("lines", "authors", "published"),
+    [
+        (["By Ana Lima"], ("Ana Lima",), None),
+        (["By Ana Lima and Tom Hart, Political Correspondents"], ("Ana Lima", "Tom Hart"), None),
+        (["Ana Lima | 6 May 2025"], ("Ana Lima",), "2025-05-06"),
+        (["By Ana Lima", "Published 6 May 2025, 08:00 BST"], ("Ana Lima",), "2025-05-06"),
+        (["May 6, 2025 at 8:00 a.m. EDT"], (), "2025-05-06"),
+        (["By Ana Lima in Lisbon \u00b7 3 hours ago \u00b7 4 min read"], ("Ana Lima",), None),
+        (["Updated: 2025-05-06T08:00:00Z"], (), "2025-05-06"),
+        (["Tuesday 6 May 2025 08.00 BST", "By Ana Lima"], ("Ana Lima",), "2025-05-06"),
+        (["Par Claire Dubosson, 17 janv. 2025"], ("Claire Dubosson",), None),
+    ],
+)
+def test_by_lines_and_date_lines_under_the_title(
+    lines: list[str], authors: tuple[str, ...], published: str | None
+) -> None:
+    article = text_page("Tram line - City Courier\n" + "\n".join(lines) + f"\n{BODY_TEXT}")
+    assert article.paragraphs == tuple(BODY)
+    assert (article.authors, article.published) == (authors, published)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "By the time the council voted, most residents had gone home for the night.",
+        "By Tuesday",
+        "From our correspondent in Lisbon",
+    ],
+)
+def test_body_lines_that_start_like_a_by_line_are_kept(first: str) -> None:
+    article = text_page(f"Tram line - City Courier\n{first}\n{BODY_TEXT}")
+    assert article.paragraphs == (first, *BODY)
+    assert article.authors == ()
+
+
+# --------------------------------------------------------------------------
+# Normalisation: hard wraps and hyphenation
+
+
+def test_reflow_joins_wrapped_lines_and_line_end_hyphenation() -> None:
+    assert reflow(["The inter-", "national talks went on", "into the night.", "", "Next."]) == [
+        "The international talks went on into the night.",
+        "",
+        "Next.",
+    ]
+    # Lines that end sentences, and a list of headlines, are left alone.
+    assert reflow(["One.", "two", "Three"]) == ["One.", "two", "Three"]
+    headlines = ["Bus fares to rise in January", "New bridge opens", "Library hours cut"] * 2
+    assert reflow(headlines) == headlines
+
+
+def test_hard_wrapped_page_keeps_its_paragraphs() -> None:
+    wrapped = "\n\n".join(textwrap.fill(p, width=40) for p in BODY)
+    article = text_page(f"Tram line - City Courier\n\n{wrapped}")
+    assert article.paragraphs == tuple(BODY)
+
+
+# --------------------------------------------------------------------------
+# The "is this an article?" gate
+
+
+@pytest.mark.parametrize(
+    ("page", "verdict"),
+    [
+        ("Tram line - City Courier\n\n", "empty"),
+        ("Tram line - City Courier\nToo short to be an article.", "too_short"),
+        (
+            "Oops - City Courier\nError 404: page not found. The page you requested has moved"
+            " or never existed; try the search box or the front page for the latest news.",
+            "error_page",
+        ),
+        (
+            "Privacy - City Courier\nWe and our partners use cookies to store and/or access"
+            " information on your device. With your consent we show personalised ads.\n"
+            "Accept all\nReject all",
+            "cookie_wall",
+        ),
+        (
+            "News - City Courier\n"
+            + "\n".join(f"Headline number {n} about the council" for n in range(8)),
+            "index_page",
+        ),
+        (
+            "News - City Courier\n"
+            + "\n".join(
+                f"Teaser {n} says the council voted to cut the budget again..." for n in range(4)
+            ),
+            "teasers_only",
+        ),
+    ],
+)
+def test_not_an_article_verdicts(page: str, verdict: str) -> None:
+    with pytest.raises(NotAnArticle) as info:
+        text_page(page)
+    assert f"[{verdict}]" in str(info.value)
+    assert info.value.reason == "not_an_article"  # what the dead-letter stream records
+
+
+def test_a_long_article_that_mentions_cookies_and_errors_is_an_article() -> None:
+    text = (
+        "Bakery fined over cookie recipe - City Courier\n"
+        "A bakery was fined after an error in its cookie recipe, the page on its website said.\n"
+        + "\n".join(
+            f"The court heard that the cookies and the consent forms were checked in week {n}."
+            for n in range(30)
+        )
+    )
+    article = text_page(text)
+    assert len(article.paragraphs) == 31
+
+
+def test_assess_confidence_grows_with_prose() -> None:
+    stub = assess("T", ["One short line without an end"] * 2)
+    prose = assess("T", BODY * 4)
+    assert prose.is_article and prose.confidence > 0.8
+    assert not stub.is_article and stub.confidence < prose.confidence
+    assert 0.0 <= stub.confidence <= 1.0
+
+
+def test_html_index_page_is_refused_by_its_headline_links() -> None:
+    links = "".join(
+        f'<li><a href="/n/{n}">Council approves plan number {n} for the city</a></li>'
+        for n in range(10)
+    )
+    with pytest.raises(NotAnArticle, match=r"\[index_page\]"):
+        html_page(f"<html><body><main><h1>Latest</h1><ul>{links}</ul></main></body></html>")
+
+
+# --------------------------------------------------------------------------
+# Language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        (" ".join(BODY), "en"),
+        (
+            "Le conseil municipal a vot\u00e9 mardi pour prolonger la ligne de tramway jusqu'au"
+            " nouvel h\u00f4pital, et les travaux dureront deux ans selon la mairie.",
+            "fr",
+        ),
+        (
+            "Der Stadtrat hat am Dienstag beschlossen, die Stra\u00dfenbahnlinie bis zum neuen"
+            " Krankenhaus zu verl\u00e4ngern, und die Arbeiten sollen zwei Jahre dauern.",
+            "de",
+        ),
+        (
+            "\u0413\u043e\u0440\u043e\u0434\u0441\u043a\u043e\u0439 \u0441\u043e\u0432\u0435\u0442"
+            " \u0432\u043e \u0432\u0442\u043e\u0440\u043d\u0438\u043a"
+            " \u043f\u0440\u043e\u0433\u043e\u043b\u043e\u0441\u043e\u0432\u0430\u043b"
+            " \u0437\u0430 \u043f\u0440\u043e\u0434\u043b\u0435\u043d\u0438\u0435"
+            " \u0442\u0440\u0430\u043c\u0432\u0430\u0439\u043d\u043e\u0439"
+            " \u043b\u0438\u043d\u0438\u0438.",
+            "ru",
+        ),
+        ("", None),
+        ("12 34 56", None),
+    ],
+)
+def test_detect_language(text: str, language: str | None) -> None:
+    assert detect_language(text) == language
+
+
+def test_declared_html_language_wins_and_text_pages_get_a_detected_one() -> None:
+    assert text_page(f"Tram line - City Courier\n{BODY_TEXT}").language == "en"
+    html = "".join(f"<p>{p}</p>" for p in BODY * 2)
+    assert html_page(
+        f'<html lang="en-GB"><body><article>{html}</article></body></html>'
+    ).language == ("en")
+
+
+# --------------------------------------------------------------------------
+# HTML: junk blocks and hostile documents
+
+_JUNK_BLOCKS = (
+    '<div class="newsletter-signup"><p>Sign up for the morning briefing and get our top'
+    " stories in your inbox every single day of the week.</p></div>"
+    '<div class="share-bar"><a href="#">Share on Facebook</a></div>'
+    '<section id="comments"><p>Reader1: I think the tram is a waste of money and the buses'
+    " were always fine for getting to the old hospital.</p></section>"
+)
+
+
+def test_html_newsletter_share_and_comment_blocks_stay_out_of_the_body() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in BODY * 2)
+    article = html_page(
+        f"<html><body><article><h1>Tram line</h1>{paragraphs}{_JUNK_BLOCKS}</article></body></html>"
+    )
+    assert article.paragraphs == tuple(BODY * 2)
+
+
+def test_html_external_entities_are_not_resolved() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in BODY * 2)
+    html = (
+        '<?xml version="1.0"?><!DOCTYPE html [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        f"<html><body><article>{paragraphs}<p>&xxe;</p></article></body></html>"
+    )
+    try:
+        article = html_page(html)
+    except ParseError:
+        return  # refusing the page is fine too
+    assert "root:" not in article.body
+
+
+_P = "<p>" + " ".join(BODY) + "</p>"
+HOSTILE_HTML = {
+    "billion laughs": '<!DOCTYPE html [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;'
+    '&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;'
+    '&c;&c;">]><html><body>' + _P * 3 + "<p>&d;&d;&d;&d;&d;</p></body></html>",
+    "deep nesting": "<html><body>" + "<div>" * 100_000 + _P + "</div>" * 100_000 + "</body></html>",
+    "many elements": "<html><body>" + "<span>x</span>" * 30_000 + "</body></html>",
+    "element count just under the limit": "<html><body>"
+    + "<p>word</p>" * (MAX_HTML_ELEMENTS - 10)
+    + "</body></html>",
+    "huge attribute": '<html><body><div class="'
+    + "a" * 3_000_000
+    + '">'
+    + _P * 3
+    + "</div></body></html>",
+    "huge text": "<html><body><p>" + "word " * 900_000 + "</p></body></html>",
+    "unclosed tags": "<html><body>" + "<p><b><i><a href='x'>" * 20_000 + "</body></html>",
+    "many tables": "<html><body>"
+    + "<table><tr><td>cell text</td></tr></table>" * 6_000
+    + "</body></html>",
+    "remote resources": '<html><head><base href="http://10.255.255.1/"><link rel="stylesheet"'
+    ' href="http://10.255.255.1/x.css"></head><body><iframe src="http://10.255.255.1/"></iframe>'
+    + _P * 3
+    + '<img src="http://10.255.255.1/a.png"></body></html>',
+}
+
+
+@pytest.mark.timeout(30)  # a bound per hostile document (pytest-timeout), not a speed target
+@pytest.mark.parametrize("name", HOSTILE_HTML)
+def test_hostile_html_is_parsed_or_refused_in_bounded_time(name: str) -> None:
+    raw = _raw(kind=PayloadKind.HTML, text=HOSTILE_HTML[name])
+    assert raw is not None
+    _parse_or_parse_error(raw)
+
+
+_HOSTILE_PARTS = st.sampled_from(
+    ["<!DOCTYPE html [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>", "&x;", "<div>" * 50,
+     "</div>" * 50, "<p>", "</p>", "<a href='http://10.0.0.1/'>link</a>", "<iframe src='x'>",
+     "<svg><script>x</script></svg>", "<table><tr><td>", "<style>@import url(x)</style>",
+     "<meta http-equiv='refresh' content='0;url=http://x'>", "\x00", "\ud7ff", "\U0001f600",
+     "You may also like...", "Read more: Headline", "By Ana Lima | 6 May 2025", "404 not found",
+     "cookies consent accept all", " ".join(BODY), "<div class='related'>", "<p class='x'>"]
+)  # fmt: skip
+
+
+@pytest.mark.timeout(300)  # the whole fuzz run; a hang in one document trips it
+@FUZZ
+@given(st.lists(st.one_of(_HOSTILE_PARTS, _TAGS, _WORDS, st.text(max_size=20)), max_size=120))
+def test_fuzz_hostile_html_and_text(parts: list[str]) -> None:
+    text = "".join(parts)
+    for kind in (PayloadKind.HTML, PayloadKind.TEXT):
+        raw = _raw(kind=kind, text=text)
+        if raw is not None:
+            _parse_or_parse_error(raw)
+
+
+def test_html_teaser_cards_without_class_hints_become_related() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in BODY * 2)
+    cards = "".join(
+        f'<div><h3><a href="/s/{n}">Council story number {n} headline</a></h3>'
+        f"<p>A one-sentence teaser for story {n}, cut off...</p></div>"
+        for n in range(4)
+    )
+    article = html_page(
+        f"<html><body><article><h1>Tram line</h1>{paragraphs}<div>{cards}</div>"
+        "</article></body></html>"
+    )
+    assert article.paragraphs == tuple(BODY * 2)
+    assert [i.title for i in article.related] == [
+        f"Council story number {n} headline" for n in range(4)
+    ]
+    assert article.related[0].teaser == "A one-sentence teaser for story 0, cut off..."
+
+
+def test_html_related_block_links_are_kept_once_in_related() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in BODY * 2)
+    links = "".join(f'<li><a href="/n/{n}">Bus fares rise in zone {n}</a></li>' for n in range(3))
+    article = html_page(
+        f"<html><body><article>{paragraphs}</article><aside class='related'><ul>{links}</ul>"
+        f"</aside><div class='most-read'><ul>{links}</ul></div></body></html>"
+    )
+    assert [i.title for i in article.related] == [f"Bus fares rise in zone {n}" for n in range(3)]
+    assert "Bus fares" not in article.body

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Sequence
 from itertools import repeat
 from typing import Final
 
@@ -24,6 +25,7 @@ __all__ = [
     "clean_text",
     "fold_typography",
     "normalize_for_hash",
+    "reflow",
     "sanitize",
     "word_count",
 ]
@@ -131,6 +133,61 @@ def clean_line(text: str) -> str:
     """Storage form of a one-line text: like :func:`clean_text`, and every
     whitespace run (newlines included) becomes one space."""
     return " ".join(_INVISIBLE.sub("", _nfc(text)).split())
+
+
+# A line that ends like this closes its sentence; one that does not, followed
+# by a line starting in lower case, was wrapped by the scraper.
+_LINE_END: Final = (".", "!", "?", ":", ";", '"', "'", ")", "]", "\u201d", "\u2019", "\u2026")
+# A page is hard-wrapped when its lines are this short and most of them fill
+# the width: then a paragraph ends only at a blank line or a short last line.
+_WRAP_MAX_WIDTH: Final = 100
+_WRAP_MIN_LINES: Final = 5
+_WRAP_FILL: Final = 0.75
+
+
+def _hard_wrap_width(lines: Sequence[str]) -> int:
+    """The wrap width of a hard-wrapped text, or 0 when it is not wrapped.
+
+    A list of headlines has short lines of similar length too; what gives a
+    wrap away is lines that continue a sentence, starting in lower case.
+    """
+    lengths = [len(line) for line in lines if line]
+    if len(lengths) < _WRAP_MIN_LINES:
+        return 0
+    width = max(lengths)
+    if width > _WRAP_MAX_WIDTH:
+        return 0
+    full = sum(1 for n in lengths if n >= _WRAP_FILL * width)
+    continued = sum(1 for line in lines if line and line[0].islower())
+    return width if 2 * full >= len(lengths) and 4 * continued >= len(lengths) else 0
+
+
+def reflow(lines: Sequence[str]) -> list[str]:
+    """Undo hard wraps and line-end hyphenation in cleaned paragraph lines.
+
+    "inter-" + "national" becomes "international". A line that does not end a
+    sentence, followed by one starting in lower case, is joined to it; in a
+    hard-wrapped text (short lines of about equal length) every line is,
+    unless it is a short line ending a sentence. A blank line always
+    separates paragraphs.
+    """
+    width = _hard_wrap_width(lines)
+    out: list[str] = []
+    for line in lines:
+        prev = out[-1] if out else ""
+        if prev and line:
+            lower = line[0].islower()
+            if lower and prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha():
+                out[-1] = prev[:-1] + line
+                continue
+            paragraph_end = prev.endswith(_LINE_END)
+            if width:
+                paragraph_end = paragraph_end and len(prev) < _WRAP_FILL * width
+            if not paragraph_end and (lower or width):
+                out[-1] = f"{prev} {line}"
+                continue
+        out.append(line)
+    return out
 
 
 def fold_typography(text: str) -> str:

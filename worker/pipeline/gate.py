@@ -1,0 +1,161 @@
+"""The "is this an article?" gate, run on what the parse stage extracted.
+
+Pure: it sees only the title, the body paragraphs and the teasers, whatever
+the payload's shape was. :func:`assess` returns a confidence in the
+extraction and, for a page that is not an article, a verdict (a short
+machine-readable kind) with a human message: ``parse`` raises NotAnArticle
+with it.
+
+The verdicts (``empty``, ``too_short``, ``error_page``, ``cookie_wall``,
+``index_page``, ``teasers_only``) and why each is a separate rule: an error
+page or a cookie wall can be long enough to pass a word count; an index page
+(a list of headlines) and a page of teasers are long enough too but have no
+prose; a stub under ``MIN_BODY_WORDS`` words is a teaser or a broken scrape.
+The dead-letter reason stays ``not_an_article`` (the NotAnArticle class's);
+the verdict travels in the message, in brackets.
+
+The confidence is half length (saturating at 150 words) and half the share
+of words in prose paragraphs: a heuristic score for sorting and thresholds,
+not a calibrated probability.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from worker.pipeline.text import word_count
+
+__all__ = ["MIN_BODY_WORDS", "Assessment", "assess"]
+
+# Below this the payload is a stub, a teaser or an error page, not an article.
+MIN_BODY_WORDS: Final = 20
+# A paragraph of prose: this many words and sentence punctuation at the end;
+# a headline-like line: short and without it.
+_PROSE_MIN_WORDS: Final = 5
+_HEADLINE_MAX_WORDS: Final = 16
+_SENTENCE_END: Final = (".", "!", "?", '"', "\u201d", "\u2019", "'", ")", "\u2026", ":")
+# Error and consent pages are short; a long article merely mentioning cookies is not one.
+_BOILERPLATE_MAX_WORDS: Final = 250
+_CONSENT_MIN_HITS: Final = 3
+# An index page: at least this many headline-like lines, most of the page, little prose.
+_INDEX_MIN_HEADLINES: Final = 6
+_INDEX_HEADLINE_SHARE: Final = 0.6
+_INDEX_MAX_PROSE_WORDS: Final = 80
+# Paragraphs cut off with "..." are teasers for stories elsewhere.
+_ELLIPSIS: Final = ("...", "\u2026")
+_TEASERS_MIN: Final = 3
+# Words at which the length part of the confidence saturates.
+_CONFIDENT_WORDS: Final = 150
+
+_ERROR_PAGE: Final = re.compile(
+    r"\b(?:404|403|410|500|502|503)\b.{0,40}\b(?:error|not found|forbidden|gone|unavailable)\b"
+    r"|\bpage (?:not found|cannot be found|could not be found|you requested)\b"
+    r"|\b(?:we|you) (?:can'?t|cannot|couldn'?t) find (?:the|that|this) page\b"
+    r"|\b(?:this|the) page (?:does not|doesn'?t|no longer) exists?\b"
+    r"|\baccess (?:denied|forbidden)\b|\binternal server error\b|\bservice unavailable\b"
+    r"|\bsomething went wrong\b|\bare you a robot\b|\benable javascript\b",
+    re.IGNORECASE,
+)
+_CONSENT: Final = re.compile(
+    r"\bcookies?\b|\bconsent\b|\baccept all\b|\breject all\b|\bmanage (?:preferences|options)\b"
+    r"|\bprivacy (?:settings|policy)\b|\bour (?:\d+ )?partners\b|\blegitimate interests?\b"
+    r"|\bpersonali[sz]ed (?:ads|advertising|content)\b|\bstore and/or access information\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """How sure the parse stage is that it holds an article."""
+
+    confidence: float  # 0..1
+    verdict: str | None = None  # None: an article; else "error_page", "cookie_wall", ...
+    message: str = ""
+
+    @property
+    def is_article(self) -> bool:
+        return self.verdict is None
+
+
+def _is_prose(paragraph: str, words: int) -> bool:
+    return words >= _PROSE_MIN_WORDS and paragraph.endswith(_SENTENCE_END)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def assess(
+    title: str, paragraphs: Sequence[str], related_count: int = 0, *, headline_links: int = 0
+) -> Assessment:
+    """Confidence and verdict for an extraction.
+
+    ``paragraphs`` is the body after the teaser block was cut off,
+    ``related_count`` the number of teasers cut, ``headline_links`` (HTML
+    only) the links on the whole page whose text reads like a headline.
+    """
+    counts = [word_count(p) for p in paragraphs]
+    words = sum(counts)
+    # An extractor finds little or nothing on a page of headline links.
+    if headline_links >= _INDEX_MIN_HEADLINES and words < _INDEX_MAX_PROSE_WORDS:
+        return Assessment(
+            0.0,
+            "index_page",
+            f"an index page: {_plural(headline_links, 'headline link')} and little prose",
+        )
+    if not paragraphs:
+        if related_count:
+            return Assessment(
+                0.0,
+                "teasers_only",
+                f"no article body: the page holds only teasers ({related_count})",
+            )
+        return Assessment(0.0, "empty", "no article body")
+
+    prose_words = sum(n for p, n in zip(paragraphs, counts, strict=True) if _is_prose(p, n))
+    headlines = sum(
+        1
+        for p, n in zip(paragraphs, counts, strict=True)
+        if 0 < n <= _HEADLINE_MAX_WORDS and not p.endswith(_SENTENCE_END)
+    )
+    confidence = round(
+        0.5 * min(1.0, words / _CONFIDENT_WORDS) + 0.5 * (prose_words / words if words else 0.0), 3
+    )
+
+    if words <= _BOILERPLATE_MAX_WORDS:
+        head = f"{title}\n{paragraphs[0]}"
+        if _ERROR_PAGE.search(head):
+            return Assessment(confidence / 4, "error_page", "an error page, not an article")
+        consent_hits = len(_CONSENT.findall("\n".join(paragraphs)))
+        if consent_hits >= _CONSENT_MIN_HITS:
+            return Assessment(
+                confidence / 4, "cookie_wall", "a cookie or consent wall, not an article"
+            )
+    truncated = sum(1 for p in paragraphs if p.endswith(_ELLIPSIS))
+    if truncated >= _TEASERS_MIN and truncated >= _INDEX_HEADLINE_SHARE * len(paragraphs):
+        return Assessment(
+            confidence / 2,
+            "teasers_only",
+            f"a page of teasers: {_plural(truncated, 'truncated paragraph')}",
+        )
+    if (
+        headlines >= _INDEX_MIN_HEADLINES
+        and headlines >= _INDEX_HEADLINE_SHARE * len(paragraphs)
+        and prose_words <= _INDEX_MAX_PROSE_WORDS
+    ):
+        return Assessment(
+            confidence / 2,
+            "index_page",
+            f"an index page: {_plural(headlines, 'headline')} and little prose",
+        )
+    if words < MIN_BODY_WORDS:
+        return Assessment(
+            confidence,
+            "too_short",
+            f"article body too short: {_plural(words, 'word')}"
+            f" (an article has at least {MIN_BODY_WORDS})",
+        )
+    return Assessment(confidence)
