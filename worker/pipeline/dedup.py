@@ -1,16 +1,74 @@
-"""Dedup fingerprints: pure functions of the parsed article."""
+"""Dedup fingerprints: pure functions of the parsed article.
+
+- ``body_hash``: exact copies, up to case, punctuation and whitespace.
+- ``minhash``: a MinHash signature of the body's word 3-shingles; the share of
+  equal positions of two signatures estimates the Jaccard similarity of their
+  shingle sets, which survives re-titling, by-lines, boilerplate, dropped
+  paragraphs, truncation and edited words.
+- ``simhash``: a 64-bit SimHash of the same shingles, measured against
+  MinHash by ``bench/dedup.py``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import zlib
+
+import numpy as np
+import numpy.typing as npt
 
 from worker.pipeline.models import ParsedArticle
 from worker.pipeline.text import normalize_for_hash
 
-__all__ = ["body_hash"]
+__all__ = ["SHINGLE_WORDS", "body_hash", "jaccard_estimate", "minhash", "shingles", "simhash"]
+
+SHINGLE_WORDS = 3
+_PRIME = np.uint64(4294967311)  # the first prime above 2**32
+_rng = np.random.default_rng(20261127)  # fixed: signatures must agree across processes
+_A = _rng.integers(1, 2**32 - 1, size=256, dtype=np.uint64)
+_B = _rng.integers(0, 2**32 - 1, size=256, dtype=np.uint64)
 
 
 def body_hash(parsed: ParsedArticle) -> str:
     """Hash of the normalized body: copies that differ only in title, outlet,
     case, punctuation or whitespace get the same hash."""
     return hashlib.sha256(normalize_for_hash(parsed.body).encode()).hexdigest()[:32]
+
+
+def shingles(text: str, k: int = SHINGLE_WORDS) -> npt.NDArray[np.uint64]:
+    """Distinct 32-bit hashes of the normalized text's k-word shingles."""
+    words = normalize_for_hash(text).split()
+    if len(words) < k:
+        words = words + [""] * (k - len(words))
+    grams = {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
+    return np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint64, count=len(grams))
+
+
+def minhash(hashes: npt.NDArray[np.uint64], num_perm: int = 64) -> npt.NDArray[np.uint32]:
+    """The MinHash signature of a shingle set under ``num_perm`` fixed
+    universal hash permutations ((a*x + b) mod p)."""
+    if num_perm > len(_A):
+        raise ValueError(f"at most {len(_A)} permutations")
+    if hashes.size == 0:
+        return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    permuted = (_A[:num_perm, None] * hashes[None, :] + _B[:num_perm, None]) % _PRIME
+    lowest: npt.NDArray[np.uint64] = permuted.min(axis=1)
+    return (lowest & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def jaccard_estimate(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
+    return float(np.count_nonzero(a == b)) / len(a)
+
+
+def simhash(hashes: npt.NDArray[np.uint64]) -> int:
+    """64-bit SimHash, each shingle weighted once; bits from a 64-bit remix
+    of the 32-bit shingle hashes."""
+    if hashes.size == 0:
+        return 0
+    x = hashes * np.uint64(0x9E3779B97F4A7C15)
+    x ^= x >> np.uint64(29)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(32)
+    bits = (x[:, None] >> np.arange(64, dtype=np.uint64)[None, :]) & np.uint64(1)
+    votes = bits.sum(axis=0).astype(np.int64) * 2 - len(hashes)
+    return int(sum(1 << i for i in range(64) if votes[i] > 0))
