@@ -2,8 +2,9 @@
 
 It validates the message, runs each article through the pipeline on its own,
 hands the results to the store in one round trip, and logs one line per
-article. Retries of transient failures are Celery's (autoretry_for); the store
-makes them safe, since every write is idempotent per submission.
+article. Store failures are retried inside the task with backoff, then the
+message is handed back to the queue; every write is idempotent per
+submission, so a second delivery changes nothing.
 """
 
 from __future__ import annotations
@@ -172,43 +173,20 @@ def handle_batch(
                 raw, rt.model, now=now, max_payload_bytes=rt.settings.max_payload_bytes
             )
             processed.append((article, time.perf_counter() - started))
-        except SoftTimeLimitExceeded:
+            continue
+        except (SoftTimeLimitExceeded, TransientError):
             raise
         except ValidationError as exc:
-            letters.append(
-                (
-                    _letter(
-                        item, key, batch.batch_id, raw, "invalid_payload", _validation_message(exc)
-                    ),
-                    time.perf_counter() - started,
-                )
-            )
+            reason, text = "invalid_payload", _validation_message(exc)
         except PermanentError as exc:
-            letters.append(
-                (
-                    _letter(item, key, batch.batch_id, raw, exc.reason, str(exc)),
-                    time.perf_counter() - started,
-                )
-            )
-        except TransientError:
-            raise
+            reason, text = exc.reason, str(exc)
         except Exception as exc:
             # A bug must not take the batch-mates down: dead-letter this one
             # with the traceback in the log, so it can be fixed and replayed.
             blog.exception("article.crashed", article_id=raw.article_id if raw else None)
-            letters.append(
-                (
-                    _letter(
-                        item,
-                        key,
-                        batch.batch_id,
-                        raw,
-                        "internal_error",
-                        f"{type(exc).__name__}: {exc}",
-                    ),
-                    time.perf_counter() - started,
-                )
-            )
+            reason, text = "internal_error", f"{type(exc).__name__}: {exc}"
+        letter = _letter(item, key, batch.batch_id, raw, reason, text)
+        letters.append((letter, time.perf_counter() - started))
 
     store_started = time.perf_counter()
     cap = rt.settings.retry_backoff_max
@@ -222,18 +200,14 @@ def handle_batch(
 
     counts = {"stored": 0, "duplicates": 0, "dead_lettered": 0, "replayed": 0}
     for (article, took), outcome in zip(processed, outcomes, strict=True):
-        if outcome.replay:
-            counts["replayed"] += 1
-        elif outcome.verdict == "unique":
-            counts["stored"] += 1
-        else:
-            counts["duplicates"] += 1
+        kind = (
+            "replay" if outcome.replay else "stored" if outcome.verdict == "unique" else "duplicate"
+        )
+        counts[{"replay": "replayed", "stored": "stored", "duplicate": "duplicates"}[kind]] += 1
         blog.info(
             "article.processed",
             article_id=article.id,
-            outcome="replay"
-            if outcome.replay
-            else ("stored" if outcome.verdict == "unique" else "duplicate"),
+            outcome=kind,
             dedup=outcome.verdict,
             duplicate_of=None if outcome.verdict == "unique" else outcome.canonical_id,
             topic=article.topic,
