@@ -8,12 +8,18 @@ Procedure of :func:`train` (and :func:`train_jsonl`, same code path):
 
 1. load the items ``(text, label, corpus)`` in a fixed order (sorted files);
 2. de-duplicate on normalised text (lower-cased word tokens); a text seen with
-   two different labels is dropped as ambiguous;
-3. split off a stratified held-out set (``heldout_fraction``, ``seed``), fit
-   on the rest and measure accuracy, macro-F1, per-label F1 and per-corpus
-   accuracy on the held-out set;
-4. refit with the same settings on *all* items (the held-out figures describe
-   this procedure; the shipped weights have also seen the held-out items).
+   two different labels is dropped as ambiguous. Everything below splits the
+   de-duplicated items, so no text is on both sides of a split;
+3. split them stratified into train / calibration / test (``heldout_fraction``
+   each, ``seed``); fit on train plus *views* of its items (title only, title +
+   first paragraph, see :func:`augment`) so that short inputs are seen in
+   training; on the calibration items and their views choose the softmax
+   temperature (least log-loss) and the "other" fallback threshold (best
+   macro-F1); score the test items (accuracy, macro-F1, per-label P/R/F1,
+   confusion, ECE, per corpus, by length);
+4. refit the weights with the same settings on *all* items (+ views) and ship
+   them with the temperature and threshold from step 3 (the held-out figures
+   describe this procedure; the shipped weights have also seen those items).
 
 Everything is deterministic: same data and settings, byte-identical artifact.
 """
@@ -37,7 +43,14 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from worker.pipeline.classify import DEFAULT_LABELS, FEATURIZER, TopicModel, featurize
+from worker.pipeline.classify import (
+    CHAR_LIMIT,
+    CHAR_NGRAMS,
+    DEFAULT_LABELS,
+    FEATURIZER,
+    TopicModel,
+    featurize,
+)
 from worker.pipeline.classify import normalize_text as _normalize_text
 from worker.pipeline.errors import ModelError
 
@@ -47,8 +60,11 @@ __all__ = [
     "DEFAULT_VERSION",
     "Corpus",
     "Item",
+    "TrainSettings",
+    "augment",
     "dataset_sha256",
     "deduplicate",
+    "evaluate_heldout",
     "evaluate_loco",
     "load_artifact",
     "load_corpora",
@@ -60,10 +76,12 @@ __all__ = [
 ]
 
 DEFAULT_ARTIFACT: Final = Path(__file__).parent / "models" / "topic-v1.npz"
-DEFAULT_VERSION: Final = "topic-hash-v1"
+DEFAULT_VERSION: Final = "topic-hash-v2"
 
 # Settings of the linear model, chosen on held-out and leave-one-corpus-out runs
-# (C in 3/10/30, idf on/off, class weights none/balanced; see evaluate_loco).
+# (v1: C in 3/10/30, idf on/off, class weights none/balanced; v2: C 3 vs 10 with
+# title/lead augmentation, word n-grams alone vs with character n-grams; see
+# bench/classify.py).
 C: Final = 10.0
 CLASS_WEIGHT: Final = "balanced"
 MAX_ITER: Final = 1000
@@ -170,9 +188,17 @@ def load_uci_news_aggregator(corpora_dir: Path) -> Iterator[Row]:
     return _label4_rows(files, "uci-news-aggregator", lambda r: r["TITLE"])
 
 
+def _tagmynews_text(row: dict[str, str]) -> str:
+    """Title and snippet on two lines (the file joins them with ". ")."""
+    title, text = row["title"].strip(), row["title_plus_snippet_lowercased"].strip()
+    if title and text.startswith(f"{title}. "):
+        return _join(title, text[len(title) + 2 :])
+    return text
+
+
 def load_tagmynews_2011(corpora_dir: Path) -> Iterator[Row]:
     files = sorted((corpora_dir / "tagmynews-2011").glob("*.csv"))
-    return _label4_rows(files, "tagmynews-2011", lambda r: r["title_plus_snippet_lowercased"])
+    return _label4_rows(files, "tagmynews-2011", _tagmynews_text)
 
 
 def load_machinehack_news(corpora_dir: Path) -> Iterator[Row]:
@@ -277,26 +303,100 @@ def dataset_sha256(items: Iterable[Item]) -> str:
 # -- features and fitting ------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TrainSettings:
+    """Everything that shapes a fitted model besides the data and the seed."""
+
+    n_features: int = 2**18
+    char_ngrams: tuple[int, ...] = CHAR_NGRAMS
+    char_limit: int = CHAR_LIMIT
+    c: float = C
+    class_weight: str | None = CLASS_WEIGHT
+    augment: bool = True
+    idf: bool = USE_IDF
+    calibrate: bool = True  # temperature scaling on the calibration split
+    fallback: str | None = "other"  # low-confidence label (when it is one of the labels)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n_features": self.n_features,
+            "featurizer": FEATURIZER,
+            "char_ngrams": list(self.char_ngrams),
+            "char_limit": self.char_limit,
+            "C": self.c,
+            "class_weight": self.class_weight,
+            "augment": self.augment,
+            "idf": self.idf,
+            "calibrate": self.calibrate,
+            "fallback": self.fallback,
+            "model": "LogisticRegression(multinomial, lbfgs)",
+            "max_iter": MAX_ITER,
+            "tol": TOL,
+        }
+
+
 def _import(name: str) -> Any:
     """Import a training-only dependency that ships without type information."""
     return importlib.import_module(name)
 
 
-def _tf_matrix(texts: Sequence[str], n_features: int) -> Any:
+def views(text: str) -> dict[str, str]:
+    """Shorter inputs cut from a structured item: its title, and title + first paragraph.
+
+    The first non-empty line is the title. ``title`` exists when there is more
+    than one line, ``lead`` when there are at least three (otherwise it would
+    be the whole item).
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    result: dict[str, str] = {}
+    if len(lines) >= 2:
+        result["title"] = lines[0]
+    if len(lines) >= 3:
+        result["lead"] = f"{lines[0]}\n{lines[1]}"
+    return result
+
+
+def augment(items: Sequence[Item], exclude: Iterable[Item] = ()) -> list[Item]:
+    """Title-only and title + lead items built from ``items``, so short inputs are seen.
+
+    Views whose normalised text equals an item of ``items`` or ``exclude``, or of
+    another view with a different label, are left out (no leak, no conflict).
+    """
+    taken = {_normalize_text(i.text) for i in items}
+    taken.update(_normalize_text(i.text) for i in exclude)
+    extra: dict[str, Item] = {}
+    labels: dict[str, set[str]] = {}
+    for item in items:
+        for kind, text in views(item.text).items():
+            key = _normalize_text(text)
+            if len(key.split()) < 3 or key in taken:
+                continue
+            labels.setdefault(key, set()).add(item.label)
+            extra.setdefault(key, Item(text, item.label, f"{item.corpus}:{kind}"))
+    return [item for key, item in extra.items() if len(labels[key]) == 1]
+
+
+def _tf_matrix(texts: Sequence[str], settings: TrainSettings) -> Any:
     """CSR matrix of L2-normalised sublinear tf rows (as ``featurize`` builds them)."""
     sparse = _import("scipy.sparse")
     indptr = np.zeros(len(texts) + 1, dtype=np.int64)
     all_indices: list[npt.NDArray[np.int64]] = []
     all_values: list[npt.NDArray[np.float32]] = []
     for row, text in enumerate(texts):
-        indices, values = featurize(text, n_features)
+        indices, values = featurize(
+            text,
+            settings.n_features,
+            char_ngrams=settings.char_ngrams,
+            char_limit=settings.char_limit,
+        )
         all_indices.append(indices)
         all_values.append(values)
         indptr[row + 1] = indptr[row] + len(indices)
     indices_cat = np.concatenate(all_indices) if all_indices else np.zeros(0, np.int64)
     values_cat = np.concatenate(all_values) if all_values else np.zeros(0, np.float32)
     return sparse.csr_matrix(
-        (values_cat.astype(np.float64), indices_cat, indptr), shape=(len(texts), n_features)
+        (values_cat.astype(np.float64), indices_cat, indptr),
+        shape=(len(texts), settings.n_features),
     )
 
 
@@ -318,21 +418,37 @@ def _weighted(tf: Any, idf: npt.NDArray[np.float32] | None) -> Any:
     return normalize(scaled.tocsr(), norm="l2", copy=False)
 
 
-def _fit(
-    tf: Any, y: npt.NDArray[np.int64], n_labels: int, n_features: int
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
-    """Multinomial logistic regression; returns (weights, bias, idf)."""
+@dataclass(frozen=True, slots=True)
+class _Fitted:
+    weights: npt.NDArray[np.float32]
+    bias: npt.NDArray[np.float32]
+    idf: npt.NDArray[np.float32] | None
+
+    def logits(self, tf: Any) -> npt.NDArray[np.float64]:
+        result: npt.NDArray[np.float64] = np.asarray(
+            _weighted(tf, self.idf) @ self.weights.astype(np.float64) + self.bias
+        )
+        return result
+
+
+def _fit(tf: Any, y: npt.NDArray[np.int64], n_labels: int, settings: TrainSettings) -> _Fitted:
+    """Multinomial logistic regression on the tf rows ``tf``."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     threadpool_limits = _import("threadpoolctl").threadpool_limits
-    idf = _idf(tf, n_features) if USE_IDF else None
+    n_features = settings.n_features
+    idf = _idf(tf, n_features) if settings.idf else None
     x = _weighted(tf, idf)
     present = np.unique(y)
     clf = LogisticRegression(
-        C=C, class_weight=CLASS_WEIGHT, solver="lbfgs", max_iter=MAX_ITER, tol=TOL
+        C=settings.c,
+        class_weight=settings.class_weight,
+        solver="lbfgs",
+        max_iter=MAX_ITER,
+        tol=TOL,
     )
     # One BLAS thread: floating-point sums in a fixed order, byte-identical results.
     with threadpool_limits(limits=1), warnings.catch_warnings():
@@ -347,95 +463,316 @@ def _fit(
     else:
         weights[:, present] = clf.coef_.T
         bias[present] = clf.intercept_
-    return weights, bias, idf
+    return _Fitted(weights, bias, idf)
 
 
-def _predict_matrix(
-    tf: Any,
-    weights: npt.NDArray[np.float32],
-    bias: npt.NDArray[np.float32],
-    idf: npt.NDArray[np.float32] | None,
+def softmax(logits: npt.NDArray[np.float64], temperature: float = 1.0) -> npt.NDArray[np.float64]:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    result: npt.NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
+    return result
+
+
+def fit_temperature(logits: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> float:
+    """The temperature minimising the negative log-likelihood (grid, deterministic)."""
+    grid = np.round(np.exp(np.linspace(np.log(0.1), np.log(10.0), 241)), 4)
+    rows = np.arange(len(y))
+    nll = [float(-np.log(softmax(logits, t)[rows, y] + 1e-12).mean()) for t in grid]
+    return float(grid[int(np.argmin(nll))])
+
+
+def decide(
+    probs: npt.NDArray[np.float64], fallback: int | None, threshold: float
 ) -> npt.NDArray[np.int64]:
-    logits = _weighted(tf, idf) @ weights.astype(np.float64) + bias
-    return np.asarray(np.argmax(logits, axis=1), dtype=np.int64)
+    """Top label per row, or ``fallback`` when the top probability is below ``threshold``."""
+    pred = np.asarray(np.argmax(probs, axis=1), dtype=np.int64)
+    if fallback is not None and threshold > 0.0:
+        pred = np.where(probs.max(axis=1) < threshold, fallback, pred)
+    return pred
 
 
-def _metrics(
+def choose_threshold(
+    probs: npt.NDArray[np.float64], y: npt.NDArray[np.int64], fallback: int | None
+) -> float:
+    """The fallback threshold (0 to 0.9 by 0.01) with the best macro-F1; the lowest on ties."""
+    if fallback is None:
+        return 0.0
+    from sklearn.metrics import f1_score
+
+    present = sorted(set(y.tolist()))
+    best, best_f1 = 0.0, -1.0
+    for threshold in np.round(np.arange(0.0, 0.91, 0.01), 2):
+        pred = decide(probs, fallback, float(threshold))
+        f1 = float(f1_score(y, pred, labels=present, average="macro", zero_division=0))
+        if f1 > best_f1 + 1e-9:
+            best, best_f1 = float(threshold), f1
+    return best
+
+
+def expected_calibration_error(
+    probs: npt.NDArray[np.float64], y: npt.NDArray[np.int64], bins: int = 15
+) -> float:
+    """ECE of the top-label probability over ``bins`` equal-width bins."""
+    conf = probs.max(axis=1)
+    correct = (np.argmax(probs, axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            total += float(mask.mean()) * abs(float(conf[mask].mean() - correct[mask].mean()))
+    return total
+
+
+def metrics(
     y_true: npt.NDArray[np.int64],
     y_pred: npt.NDArray[np.int64],
+    probs: npt.NDArray[np.float64] | None,
     labels: Sequence[str],
-    corpora: Sequence[str],
 ) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    """Accuracy, macro-F1 (over the labels present in ``y_true``), per-label P/R/F1,
+    the confusion matrix and, given the probabilities, the calibration error."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     ids = list(range(len(labels)))
-    per_label = f1_score(y_true, y_pred, labels=ids, average=None, zero_division=0)
     present = sorted(set(y_true.tolist()))
-    per_corpus: dict[str, float] = {}
-    corpus_arr = np.asarray(corpora)
-    for name in sorted(set(corpora)):
-        mask = corpus_arr == name
-        per_corpus[name] = round(float(np.mean(y_true[mask] == y_pred[mask])), 4)
-    return {
+    p, r, f, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=ids, average=None, zero_division=0
+    )
+    macro = float(np.mean([f[i] for i in present])) if present else 0.0
+    result: dict[str, Any] = {
         "n": len(y_true),
-        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
-        "macro_f1": round(
-            float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)), 4
-        ),
-        "f1": {label: round(float(f), 4) for label, f in zip(labels, per_label, strict=True)},
-        "accuracy_per_corpus": per_corpus,
+        "accuracy": round(float(np.mean(y_true == y_pred)) if len(y_true) else 0.0, 4),
+        "macro_f1": round(macro, 4),
+        "per_label": {
+            label: {
+                "precision": round(float(p[i]), 4),
+                "recall": round(float(r[i]), 4),
+                "f1": round(float(f[i]), 4),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(labels)
+        },
         "confusion": {
             "rows_true_cols_pred": list(labels),
             "matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
         },
     }
+    if probs is not None:
+        result["ece"] = round(expected_calibration_error(probs, y_true), 4)
+    return result
 
 
 def _split(
-    y: npt.NDArray[np.int64], heldout_fraction: float, seed: int
+    y: npt.NDArray[np.int64], fraction: float, seed: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | str:
-    """Stratified (train, held-out) indices, or the reason no split is possible."""
-    if heldout_fraction <= 0.0:
+    """Stratified (rest, split-off) indices, or the reason no split is possible."""
+    if fraction <= 0.0:
         return "heldout_fraction is 0"
     from sklearn.model_selection import train_test_split
 
     n_labels = len(np.unique(y))
-    n_heldout = math.ceil(heldout_fraction * len(y))
-    if int(np.bincount(y)[np.unique(y)].min()) < 2:
-        return "a label has fewer than 2 items"
-    if n_heldout < n_labels or len(y) - n_heldout < n_labels:
+    n_out = math.ceil(fraction * len(y))
+    if int(np.bincount(y)[np.unique(y)].min()) < 3:
+        return "a label has fewer than 3 items"
+    if n_out < n_labels or len(y) - n_out < n_labels:
         return "too few items for a stratified split"
-    train_idx, test_idx = train_test_split(
-        np.arange(len(y)), test_size=n_heldout, random_state=seed, stratify=y
-    )
-    return np.sort(train_idx), np.sort(test_idx)
+    rest, out = train_test_split(np.arange(len(y)), test_size=n_out, random_state=seed, stratify=y)
+    return np.sort(rest), np.sort(out)
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
-    kept: list[Item]
-    dedup_stats: dict[str, int]
-    labels: tuple[str, ...]
-    y: npt.NDArray[np.int64]
-    corpora: list[str]
-    tf: Any  # scipy CSR matrix, sublinear tf, L2-normalised rows
+class Calibrated:
+    """A fit plus its temperature and fallback threshold (chosen on calibration items)."""
+
+    fitted: _Fitted
+    temperature: float
+    threshold: float
+    fallback: int | None
 
 
-def _prepare(items: Sequence[Item], labels: Sequence[str] | None, n_features: int) -> _Prepared:
-    if n_features < 16:
-        raise ValueError("n_features must be at least 16")
-    kept, dedup_stats = deduplicate(items)
-    seen = sorted({item.label for item in kept})
-    label_order = tuple(labels) if labels is not None else tuple(seen)
-    unknown = sorted(set(seen) - set(label_order))
-    if unknown:
-        raise ValueError(f"labels {unknown} are not in the label set {list(label_order)}")
-    if len(seen) < 2:
-        raise ValueError(f"training needs at least two labels with items, got {seen}")
-    index = {label: i for i, label in enumerate(label_order)}
-    y = np.array([index[item.label] for item in kept], dtype=np.int64)
-    tf = _tf_matrix([item.text for item in kept], n_features)
-    return _Prepared(kept, dedup_stats, label_order, y, [i.corpus for i in kept], tf)
+class _Data:
+    """Labelled items with their label ids and (lazily) their tf rows."""
+
+    def __init__(
+        self, items: Sequence[Item], labels: Sequence[str], settings: TrainSettings
+    ) -> None:
+        self.items = list(items)
+        self.labels = tuple(labels)
+        self.settings = settings
+        index = {label: i for i, label in enumerate(self.labels)}
+        self.y = np.array([index[i.label] for i in self.items], dtype=np.int64)
+
+    def tf(self, texts: Sequence[str]) -> Any:
+        return _tf_matrix(texts, self.settings)
+
+
+def _fit_items(
+    train: Sequence[Item],
+    exclude: Sequence[Item],
+    labels: Sequence[str],
+    settings: TrainSettings,
+) -> _Fitted:
+    """Fit on ``train`` plus (when enabled) its augmented views."""
+    extra = augment(train, exclude) if settings.augment else []
+    data = _Data([*train, *extra], labels, settings)
+    tf = data.tf([i.text for i in data.items])
+    return _fit(tf, data.y, len(labels), settings)
+
+
+def _with_views(items: Sequence[Item]) -> list[Item]:
+    """The items and their title / lead views (for calibration on varied lengths)."""
+    out = list(items)
+    for item in items:
+        for kind, text in views(item.text).items():
+            out.append(Item(text, item.label, f"{item.corpus}:{kind}"))
+    return out
+
+
+def _calibrate(
+    fitted: _Fitted, calib: Sequence[Item], labels: Sequence[str], settings: TrainSettings
+) -> Calibrated:
+    fallback = labels.index(settings.fallback) if settings.fallback in labels else None
+    if not calib:
+        return Calibrated(fitted, 1.0, 0.0, fallback)
+    data = _Data(_with_views(calib), labels, settings)
+    logits = fitted.logits(data.tf([i.text for i in data.items]))
+    temperature = fit_temperature(logits, data.y) if settings.calibrate else 1.0
+    threshold = choose_threshold(softmax(logits, temperature), data.y, fallback)
+    return Calibrated(fitted, temperature, threshold, fallback)
+
+
+def score(
+    model: Calibrated, items: Sequence[Item], labels: Sequence[str], settings: TrainSettings
+) -> dict[str, Any]:
+    """Metrics of ``model`` on ``items`` (empty dict when there are none)."""
+    if not items:
+        return {"n": 0}
+    data = _Data(items, labels, settings)
+    probs = softmax(model.fitted.logits(data.tf([i.text for i in items])), model.temperature)
+    pred = decide(probs, model.fallback, model.threshold)
+    result = metrics(data.y, pred, probs, labels)
+    result["fallback_rate"] = round(
+        float(np.mean(pred != np.argmax(probs, axis=1))) if len(pred) else 0.0, 4
+    )
+    return result
+
+
+def length_slices(items: Sequence[Item]) -> dict[str, list[Item]]:
+    """Items with a title and a body, cut three ways: title only, title + lead, full."""
+    slices: dict[str, list[Item]] = {"title": [], "title+lead": [], "full": []}
+    for item in items:
+        cut = views(item.text)
+        if "lead" in cut:
+            slices["title"].append(Item(cut["title"], item.label, item.corpus))
+            slices["title+lead"].append(Item(cut["lead"], item.label, item.corpus))
+            slices["full"].append(item)
+    return slices
+
+
+def title_slice(items: Sequence[Item]) -> list[Item]:
+    """The title of every item that has a title and a body."""
+    return [
+        Item(cut["title"], item.label, item.corpus)
+        for item in items
+        if "title" in (cut := views(item.text))
+    ]
+
+
+def evaluate_heldout(
+    kept: Sequence[Item],
+    labels: Sequence[str],
+    *,
+    seed: int = 13,
+    heldout_fraction: float = 0.1,
+    settings: TrainSettings = TrainSettings(),
+) -> tuple[dict[str, Any], Calibrated | None]:
+    """Stratified split of de-duplicated items: train / calibration / test.
+
+    Fit on train (+ views), choose temperature and fallback threshold on the
+    calibration items (+ their views), and score the test items as they are,
+    per corpus, and cut by length. Returns the report and the calibration.
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.array([index[i.label] for i in kept], dtype=np.int64)
+    first = _split(y, heldout_fraction, seed)
+    if isinstance(first, str):
+        return {"skipped": first}, None
+    rest, test_idx = first
+    second = _split(y[rest], heldout_fraction / (1.0 - heldout_fraction), seed + 1)
+    if isinstance(second, str):
+        return {"skipped": second}, None
+    train_idx, calib_idx = rest[second[0]], rest[second[1]]
+    train = [kept[i] for i in train_idx]
+    calib = [kept[i] for i in calib_idx]
+    test = [kept[i] for i in test_idx]
+    fitted = _fit_items(train, [*calib, *test], labels, settings)
+    model = _calibrate(fitted, calib, labels, settings)
+    report = score(model, test, labels, settings)
+    report["n_train"] = len(train)
+    report["n_calibration"] = len(calib)
+    report["temperature"] = model.temperature
+    report["threshold"] = model.threshold
+    per_corpus: dict[str, float] = {}
+    for name in sorted({i.corpus for i in test}):
+        subset = [i for i in test if i.corpus == name]
+        per_corpus[name] = score(model, subset, labels, settings)["macro_f1"]
+    report["macro_f1_per_corpus"] = per_corpus
+    report["length_slices"] = {
+        name: _brief(score(model, subset, labels, settings))
+        for name, subset in length_slices(test).items()
+    }
+    report["title_only"] = _brief(score(model, title_slice(test), labels, settings))
+    return report, model
+
+
+def _brief(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("n", "accuracy", "macro_f1", "ece", "fallback_rate")
+    return {k: result[k] for k in keys if k in result}
+
+
+def evaluate_loco(
+    corpora_dir: Path,
+    *,
+    n_features: int = 2**18,
+    corpora: Sequence[str] | None = None,
+    seed: int = 13,
+    settings: TrainSettings | None = None,
+    only: Sequence[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Leave one corpus out: for each corpus, fit on the others and score it.
+
+    Temperature and threshold come from a 10% calibration split of the training
+    corpora. The left-out corpus is scored on the labels it has (macro-F1 over
+    those), as it is and on its titles where it has titles. Slow: one fit per
+    corpus. ``only`` restricts which corpora are left out in turn.
+    """
+    settings = settings or TrainSettings(n_features=n_features)
+    kept, _ = deduplicate(load_corpora(corpora_dir, corpora))
+    labels = DEFAULT_LABELS
+    index = {label: i for i, label in enumerate(labels)}
+    results: dict[str, dict[str, Any]] = {}
+    for name in sorted({i.corpus for i in kept}):
+        if only is not None and name not in only:
+            continue
+        pool = [i for i in kept if i.corpus != name]
+        test = [i for i in kept if i.corpus == name]
+        y = np.array([index[i.label] for i in pool], dtype=np.int64)
+        split = _split(y, 0.1, seed)
+        assert not isinstance(split, str)
+        train = [pool[i] for i in split[0]]
+        calib = [pool[i] for i in split[1]]
+        fitted = _fit_items(train, [*calib, *test], labels, settings)
+        model = _calibrate(fitted, calib, labels, settings)
+        result = score(model, test, labels, settings)
+        result["n_train"] = len(train)
+        titles = title_slice(test)
+        if titles:
+            result["title_only"] = _brief(score(model, titles, labels, settings))
+        results[name] = result
+    return results
 
 
 def train_items(
@@ -447,70 +784,83 @@ def train_items(
     heldout_fraction: float = 0.1,
     version: str = DEFAULT_VERSION,
     corpus_terms: dict[str, str] | None = None,
+    settings: TrainSettings | None = None,
 ) -> tuple[TopicModel, dict[str, Any]]:
-    """De-duplicate ``items``, evaluate on a held-out split, refit on all, return the model.
+    """De-duplicate ``items``, evaluate on held-out splits, refit on all, return the model.
 
     ``labels`` fixes the label order (default: sorted labels of the items); an item
-    whose label is not in ``labels`` raises ``ValueError``. The returned dict is the
-    model's metadata plus the wall time (which is not stored in the artifact).
+    whose label is not in ``labels`` raises ``ValueError``. The temperature and the
+    fallback threshold are the ones chosen on the calibration split; the weights are
+    refitted on all items. The returned dict is the model's metadata plus the wall
+    time (which is not stored in the artifact).
     """
     started = time.perf_counter()
-    if not 0.0 <= heldout_fraction < 1.0:
-        raise ValueError("heldout_fraction must be in [0, 1)")
-    data = _prepare(items, labels, n_features)
-    kept, label_order, y, corpora, tf = data.kept, data.labels, data.y, data.corpora, data.tf
-    index = {label: i for i, label in enumerate(label_order)}
+    settings = settings or TrainSettings(n_features=n_features)
+    if settings.n_features < 16:
+        raise ValueError("n_features must be at least 16")
+    if not 0.0 <= heldout_fraction < 0.5:
+        raise ValueError("heldout_fraction must be in [0, 0.5)")
+    kept, dedup_stats = deduplicate(items)
+    seen = sorted({item.label for item in kept})
+    label_order = tuple(labels) if labels is not None else tuple(seen)
+    unknown = sorted(set(seen) - set(label_order))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not in the label set {list(label_order)}")
+    if len(seen) < 2:
+        raise ValueError(f"training needs at least two labels with items, got {seen}")
 
-    split = _split(y, heldout_fraction, seed)
-    heldout: dict[str, Any]
-    if isinstance(split, str):
-        heldout = {"skipped": split}
-    else:
-        train_idx, test_idx = split
-        w, b, idf = _fit(tf[train_idx], y[train_idx], len(label_order), n_features)
-        y_pred = _predict_matrix(tf[test_idx], w, b, idf)
-        heldout = _metrics(y[test_idx], y_pred, label_order, [corpora[i] for i in test_idx])
-        heldout["n_train"] = len(train_idx)
-
-    weights, bias, idf = _fit(tf, y, len(label_order), n_features)
+    heldout, calibrated = evaluate_heldout(
+        kept, label_order, seed=seed, heldout_fraction=heldout_fraction, settings=settings
+    )
+    fitted = _fit_items(kept, [], label_order, settings)
+    fallback = settings.fallback if settings.fallback in label_order else None
+    temperature = calibrated.temperature if calibrated else 1.0
+    threshold = calibrated.threshold if calibrated and fallback else 0.0
 
     import sklearn
 
+    corpora = [i.corpus for i in kept]
     corpus_names = sorted(set(corpora))
     terms = corpus_terms or {}
+    y = Counter(i.label for i in kept)
     metadata: dict[str, Any] = {
+        "labels": list(label_order),
+        "version": version,
         "data": {
             "sha256": dataset_sha256(kept),
             "n_items": len(kept),
             "corpora": [{"name": n, "terms": terms.get(n, "")} for n in corpus_names],
-            "counts_per_label": {label: int((y == i).sum()) for label, i in index.items()},
+            "counts_per_label": {label: y.get(label, 0) for label in label_order},
             "counts_per_corpus": dict(sorted(Counter(corpora).items())),
-            "dedup": data.dedup_stats,
+            "dedup": dedup_stats,
         },
         "params": {
+            **settings.as_dict(),
             "seed": seed,
             "heldout_fraction": heldout_fraction,
-            "n_features": n_features,
-            "featurizer": FEATURIZER,
-            "idf": USE_IDF,
-            "model": "LogisticRegression(multinomial, lbfgs)",
-            "C": C,
-            "class_weight": CLASS_WEIGHT,
-            "max_iter": MAX_ITER,
-            "tol": TOL,
-            "final_fit": "refit on all items (held-out metrics from the train-split fit)",
+            "temperature": temperature,
+            "threshold": threshold,
+            "final_fit": (
+                "weights refitted on all items (+ views); temperature and threshold from the"
+                " calibration split; held-out metrics from the train-split fit"
+            ),
         },
         "heldout": heldout,
         "trainer": {"numpy": np.__version__, "scikit-learn": sklearn.__version__},
     }
     model = TopicModel(
         labels=label_order,
-        weights=weights,
-        bias=bias,
-        n_features=n_features,
+        weights=fitted.weights,
+        bias=fitted.bias,
+        n_features=settings.n_features,
         version=version,
         metadata=metadata,
-        idf=idf,
+        idf=fitted.idf,
+        temperature=temperature,
+        fallback=fallback,
+        threshold=threshold,
+        char_ngrams=settings.char_ngrams,
+        char_limit=settings.char_limit,
     )
     report = dict(metadata)
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -525,6 +875,7 @@ def train(
     heldout_fraction: float = 0.1,
     corpora: Sequence[str] | None = None,
     version: str = DEFAULT_VERSION,
+    settings: TrainSettings | None = None,
 ) -> tuple[TopicModel, dict[str, Any]]:
     """Train the default 4-topic model on the corpora in ``corpora_dir`` (default: all)."""
     items = load_corpora(corpora_dir, corpora)
@@ -536,33 +887,8 @@ def train(
         heldout_fraction=heldout_fraction,
         version=version,
         corpus_terms={c.name: c.terms for c in CORPORA},
+        settings=settings,
     )
-
-
-def evaluate_loco(
-    corpora_dir: Path,
-    *,
-    n_features: int = 2**18,
-    corpora: Sequence[str] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Leave one corpus out: for each corpus, fit on the others and score it.
-
-    A cross-source estimate, closer to how the model meets unseen outlets than a
-    random split. Slow: one fit per corpus (about 30 s each on the full data).
-    """
-    data = _prepare(load_corpora(corpora_dir, corpora), DEFAULT_LABELS, n_features)
-    corpus_arr = np.asarray(data.corpora)
-    results: dict[str, dict[str, Any]] = {}
-    for name in sorted(set(data.corpora)):
-        test = np.flatnonzero(corpus_arr == name)
-        train_ = np.flatnonzero(corpus_arr != name)
-        w, b, idf = _fit(data.tf[train_], data.y[train_], len(data.labels), n_features)
-        y_pred = _predict_matrix(data.tf[test], w, b, idf)
-        metrics = _metrics(data.y[test], y_pred, data.labels, [name] * len(test))
-        metrics.pop("accuracy_per_corpus")
-        metrics["n_train"] = len(train_)
-        results[name] = metrics
-    return results
 
 
 def train_jsonl(
@@ -577,12 +903,12 @@ def train_jsonl(
     """Train on the user's JSON lines ``{"text", "label"}`` with the user's own labels.
 
     Labels default to the sorted set found in the file; ``version`` defaults to
-    ``custom-hash-v1-<first 8 hex digits of the data hash>``.
+    ``custom-hash-v2-<first 8 hex digits of the data hash>``.
     """
     items = load_jsonl(path)
     if version is None:
         kept, _ = deduplicate(items)
-        version = f"custom-hash-v1-{dataset_sha256(kept)[:8]}"
+        version = f"custom-hash-v2-{dataset_sha256(kept)[:8]}"
     return train_items(
         items,
         labels=labels,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -22,7 +23,16 @@ from worker.pipeline.classify import (
     tokenize,
 )
 from worker.pipeline.errors import ModelError
-from worker.training import DEFAULT_ARTIFACT, load_artifact, write_artifact
+from worker.training import (
+    CORPORA,
+    DEFAULT_ARTIFACT,
+    DEFAULT_VERSION,
+    Item,
+    augment,
+    load_artifact,
+    views,
+    write_artifact,
+)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPORA_DIR = SHARED / "corpora"
@@ -83,7 +93,17 @@ def test_featurize_is_sorted_normalised_and_pinned() -> None:
     # 3 distinct unigrams + 3 bigrams; "hello" counts twice.
     assert len(indices) == 6
     # Pinned: a change here silently invalidates every shipped artifact.
-    assert indices.tolist() == [22132, 42222, 159911, 161817, 190602, 222816]
+    assert indices.tolist() == [28287, 66766, 72655, 131184, 240783, 250679]
+
+
+def test_featurize_char_ngrams_are_pinned() -> None:
+    indices, values = featurize("Hello world, hello again", 2**18, char_ngrams=(3, 4, 5))
+    assert np.linalg.norm(values) == pytest.approx(1.0, abs=1e-6)
+    # the 6 word features + 3 distinct five-letter words x 12 character n-grams each
+    # (" he", "hel", ..., "lo ": 5 + 4 + 3)
+    assert len(indices) == 6 + 3 * 12
+    assert indices[:8].tolist() == [6202, 13187, 14976, 28287, 33627, 42031, 43667, 45968]
+    assert indices[-4:].tolist() == [240783, 246454, 250679, 255208]
 
 
 def test_featurize_empty_text() -> None:
@@ -96,6 +116,42 @@ def test_featurize_with_idf_stays_normalised() -> None:
     idf = np.linspace(1.0, 5.0, 1024, dtype=np.float32)
     _, values = featurize("the cat sat on the mat", 1024, idf)
     assert np.linalg.norm(values) == pytest.approx(1.0, abs=1e-6)
+
+
+_UNICODE_PUNCTUATION = ["\u2019", "\u201c", "\u2014", "\u00a3", "\u00e9"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from([*"abcXYZ019_ .,;'-!?\n\t", *_UNICODE_PUNCTUATION]),
+        max_size=200,
+    )
+)
+def test_tokenize_fast_path_matches_the_word_regex(text: str) -> None:
+    assert tokenize(text) == re.findall(r"\w+", text.lower())
+
+
+def test_featurize_char_window() -> None:
+    chars = (3, 4, 5)
+    words, _ = featurize("Hello world, hello again", 2**18)
+    full, _ = featurize("Hello world, hello again", 2**18, char_ngrams=chars)
+    assert set(words.tolist()) < set(full.tolist())
+    # character n-grams only come from the first char_limit bytes
+    text = "alpha beta " * 50 + "gamma"
+    few, _ = featurize(text, 2**18, char_ngrams=chars, char_limit=32)
+    many, _ = featurize(text, 2**18, char_ngrams=chars, char_limit=4096)
+    assert len(many) - len(few) == 12  # only "gamma", past the window, adds n-grams
+    assert featurize("Zebra crossing", 2**18, char_ngrams=chars, char_limit=0)[0].tolist() == (
+        featurize("Zebra crossing", 2**18)[0].tolist()
+    )
+
+
+def test_featurize_is_stable_across_text_shapes() -> None:
+    a = featurize("Kim Jong Un \u2019s  visit\u2014today", 2**18)
+    b = featurize("kim jong un s visit today", 2**18)
+    assert a[0].tolist() == b[0].tolist()
+    np.testing.assert_allclose(a[1], b[1])
 
 
 # -- model and artifact -------------------------------------------------------
@@ -139,6 +195,60 @@ def test_predict_shape() -> None:
     assert model.predict_many(["a", "title\nbody text here"])[1] == result
 
 
+def test_fallback_threshold_and_temperature() -> None:
+    base = _random_model()
+    text = "title\nbody text here"
+    top = base.predict(text)
+    assert top.topic == max(top.scores, key=lambda k: top.scores[k])
+    cautious = dataclasses.replace(base, fallback="c", threshold=1.0)
+    low = cautious.predict(text)
+    assert low.topic == "c"  # below the threshold: the fallback label
+    assert low.scores == top.scores  # every label's score is kept
+    assert low.confidence == pytest.approx(low.scores["c"], abs=1e-4)
+    never = dataclasses.replace(base, fallback="c", threshold=0.0)
+    assert never.predict(text).topic == top.topic
+    hot = dataclasses.replace(base, temperature=100.0)
+    probs = hot.probabilities(text)
+    assert (
+        probs.max() - probs.min() < base.probabilities(text).max() - base.probabilities(text).min()
+    )
+    assert np.argmax(probs) == np.argmax(base.probabilities(text))
+
+
+def test_round_trip_keeps_calibration_and_features() -> None:
+    model = dataclasses.replace(
+        _random_model(),
+        temperature=1.7,
+        fallback="b",
+        threshold=0.45,
+        char_ngrams=(2, 3),
+        char_limit=77,
+    )
+    loaded = TopicModel.from_bytes(model.to_bytes())
+    assert (loaded.temperature, loaded.fallback, loaded.threshold) == (1.7, "b", 0.45)
+    assert (loaded.char_ngrams, loaded.char_limit) == ((2, 3), 77)
+    assert loaded.predict("a b c d") == model.predict("a b c d")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"fallback": "zzz"}, "fallback label"),
+        ({"fallback": 3}, "fallback must be"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"threshold": "high"}, "threshold must be a number"),
+        ({"temperature": 0}, "temperature"),
+        ({"temperature": None}, "temperature must be a number"),
+        ({"char_ngrams": "345"}, "char_ngrams"),
+        ({"char_ngrams": [0]}, "n-gram sizes"),
+        ({"char_limit": 1.5}, "char_limit"),
+    ],
+)
+def test_from_bytes_rejects_bad_calibration(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        TopicModel.from_bytes(_with_header(_random_model(), **changes))
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -177,8 +287,13 @@ def test_from_bytes_rejects_pickled_arrays() -> None:
 
 def test_from_bytes_unsupported_format() -> None:
     model = _random_model()
-    with pytest.raises(ModelError, match=r"unsupported topic model artifact format 2"):
+    with pytest.raises(
+        ModelError, match=rf"unsupported topic model artifact format {ARTIFACT_FORMAT + 1}"
+    ):
         TopicModel.from_bytes(_with_header(model, format=ARTIFACT_FORMAT + 1))
+    # The first release's artifacts (format 1, words-only features) are refused, not misread.
+    with pytest.raises(ModelError, match=r"format 1 .*retrain the model"):
+        TopicModel.from_bytes(_with_header(model, format=1))
     with pytest.raises(ModelError, match="unsupported featurizer"):
         TopicModel.from_bytes(_with_header(model, featurizer="something-else"))
 
@@ -233,11 +348,23 @@ def shipped() -> TopicModel:
 def test_shipped_artifact_metadata(shipped: TopicModel) -> None:
     assert shipped.labels == DEFAULT_LABELS
     assert shipped.weights.dtype == np.float32
-    assert DEFAULT_ARTIFACT.stat().st_size < 10 * 1024 * 1024
-    data = shipped.metadata["data"]
+    assert DEFAULT_ARTIFACT.stat().st_size < 30 * 1024 * 1024
+    meta = shipped.metadata
+    assert meta["labels"] == list(DEFAULT_LABELS)
+    assert meta["version"] == shipped.version == DEFAULT_VERSION
+    data = meta["data"]
     assert len(data["sha256"]) == 64
-    assert {c["name"] for c in data["corpora"]} >= {"bbc-news", "ag-news-test"}
-    assert shipped.metadata["heldout"]["accuracy"] > 0.85
+    assert {c["name"] for c in data["corpora"]} == {c.name for c in CORPORA}
+    heldout = meta["heldout"]
+    assert heldout["accuracy"] > 0.85
+    assert heldout["macro_f1"] > 0.85
+    assert heldout["ece"] < 0.1
+    assert heldout["title_only"]["macro_f1"] > 0.8
+    # "other" is the fallback for low confidence, with the threshold chosen on held-out data
+    assert shipped.fallback == "other"
+    assert 0.0 < shipped.threshold < 1.0
+    assert shipped.threshold == heldout["threshold"] == meta["params"]["threshold"]
+    assert shipped.temperature == heldout["temperature"]
 
 
 @needs_shared
@@ -249,6 +376,34 @@ def test_shipped_artifact_kim_jong_un_sample(shipped: TopicModel) -> None:
     result = shipped.predict(f"{title}\n{body.strip()}")
     assert result.topic == "geopolitics"
     assert result.confidence > 0.8
+
+
+def _sample_teasers() -> dict[str, str]:
+    """The sample page's "You may also like..." teasers: title -> "title\\nteaser"."""
+    block = SAMPLE.read_text(encoding="utf-8").split("You may also like...", 1)[1]
+    lines = [line.strip() for line in block.splitlines() if line.strip()]
+    return {
+        title: f"{title}\n{teaser}" for title, teaser in zip(lines[::2], lines[1::2], strict=True)
+    }
+
+
+TEASER_TOPICS = {
+    "Diddy's Legal Troubles & Racketeering Trial": "entertainment",  # a music mogul's trial
+    "Thomas Partey Faces Rape & Sexual Assault Charges": "sport",  # a footballer
+    "WAFCON 2024 African Women's Football Tournament": "sport",
+    "Death of Nigerian Goalkeeping Legend Peter Rufai": "sport",
+    "Nigeria Universities Changes Admission Policies": "other",  # education
+    "Ghana's Economic Reforms & Gold Sector Initiatives": "other",  # economy
+}
+
+
+@needs_shared
+@pytest.mark.parametrize(("title", "topic"), sorted(TEASER_TOPICS.items()))
+def test_shipped_artifact_sample_teasers(shipped: TopicModel, title: str, topic: str) -> None:
+    teasers = _sample_teasers()
+    assert title in teasers
+    result = shipped.predict(teasers[title])
+    assert result.topic == topic, result.scores
 
 
 @pytest.mark.parametrize(
@@ -265,6 +420,49 @@ def test_shipped_artifact_topics(shipped: TopicModel, text: str, topic: str) -> 
 
 
 # -- training -------------------------------------------------------------------
+
+
+def test_views_cut_titles_and_leads() -> None:
+    assert views("one line only") == {}
+    assert views("Title\nbody") == {"title": "Title"}
+    assert views("Title\n\n first para \n\nsecond para") == {
+        "title": "Title",
+        "lead": "Title\nfirst para",
+    }
+
+
+def test_augment_adds_views_but_never_held_out_texts() -> None:
+    train = [
+        Item("Striker signs new deal\nThe club confirmed it.\nMore here.", "sport", "x"),
+        Item("Minister resigns over row\nHe quit on Monday.", "geopolitics", "x"),
+    ]
+    held_out = [Item("minister resigns over row", "geopolitics", "y")]
+    extra = augment(train, held_out)
+    texts = {i.text: i for i in extra}
+    assert set(texts) == {
+        "Striker signs new deal",
+        "Striker signs new deal\nThe club confirmed it.",
+    }
+    assert all(i.label == "sport" and i.corpus.startswith("x:") for i in extra)
+
+
+def test_calibration_helpers() -> None:
+    pytest.importorskip("sklearn")
+    from worker.training import choose_threshold, decide, expected_calibration_error, softmax
+
+    probs = np.array([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4]])
+    y = np.array([0, 2, 1, 2])
+    assert decide(probs, None, 0.9).tolist() == [0, 0, 1, 0]
+    assert decide(probs, 2, 0.55).tolist() == [0, 2, 1, 2]
+    threshold = choose_threshold(probs, y, 2)
+    assert 0.5 < threshold <= 0.7  # sends the two unsure rows to label 2, keeps the others
+    assert choose_threshold(probs, y, None) == 0.0
+    sure = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert expected_calibration_error(sure, np.array([0, 1])) == pytest.approx(0.0)
+    assert expected_calibration_error(sure, np.array([1, 0])) == pytest.approx(1.0)
+    logits = np.array([[2.0, 0.0], [0.0, 2.0]])
+    assert softmax(logits, 2.0)[0, 0] == pytest.approx(1 / (1 + np.exp(-1.0)))
+
 
 _VOCAB = {
     "cats": "meow whiskers purr litter kitten tabby claws catnip",
@@ -298,7 +496,7 @@ def test_train_jsonl_is_deterministic_and_uses_user_labels(tmp_path: Path) -> No
     assert first.to_bytes() == second.to_bytes()
 
     assert first.labels == ("birds", "cats", "dogs")
-    assert first.version.startswith("custom-hash-v1-")
+    assert first.version.startswith("custom-hash-v2-")
     assert report["heldout"]["accuracy"] > 0.9
     assert report["data"]["counts_per_label"] == {"birds": 40, "cats": 40, "dogs": 40}
     result = first.predict("my new kitten likes to purr and play with catnip")

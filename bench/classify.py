@@ -1,0 +1,224 @@
+"""Topic classifier quality and speed. Prints figures; asserts nothing.
+
+Protocols (``--protocols``, comma-separated; default ``heldout,speed``):
+
+- ``heldout``: de-duplicate the combined corpora, split them stratified into
+  train / calibration / test, fit with the shipped settings on train (plus
+  title and title + lead views), choose temperature and fallback threshold on
+  calibration, score the test items: accuracy, macro-F1, per-label
+  precision/recall/F1, confusion matrix, ECE, macro-F1 per corpus, and the
+  length slices (title only, title + first paragraph, full article).
+- ``loco``: leave one corpus out, for each corpus (``--corpus NAME`` to run
+  one or a few); scored on the labels that corpus has. Slow: one fit each.
+- ``artifact``: the shipped (or ``--artifact``) model on a labeled set
+  (``--jsonl FILE`` with ``{"text", "label"}`` lines; default: every corpus,
+  which the shipped model has seen, so only a sanity check).
+- ``speed``: articles/s of ``TopicModel.predict`` for 4 KB articles on one
+  core, the artifact size and the process memory.
+
+    .venv/bin/python bench/classify.py [--protocols heldout,loco,speed] [--corpus NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import scraped_pages
+from worker.pipeline.classify import DEFAULT_LABELS, TopicModel
+from worker.training import (
+    CORPORA,
+    DEFAULT_ARTIFACT,
+    Item,
+    deduplicate,
+    evaluate_heldout,
+    evaluate_loco,
+    load_artifact,
+    load_corpora,
+    load_jsonl,
+    metrics,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA_DIR = ROOT.parent / "shared" / "corpora"
+
+
+def print_metrics(title: str, result: dict[str, Any]) -> None:
+    """Accuracy, macro-F1, ECE, per-label table and confusion matrix of one result."""
+    ece = f"  ECE {result['ece']:.3f}" if "ece" in result else ""
+    fallback = (
+        f"  fell back to other {result['fallback_rate']:.1%}" if "fallback_rate" in result else ""
+    )
+    print(
+        f"\n== {title}: n={result['n']}  accuracy {result['accuracy']:.3f}"
+        f"  macro-F1 {result['macro_f1']:.3f}{ece}{fallback}"
+    )
+    print(f"  {'label':<14}{'precision':>10}{'recall':>8}{'F1':>7}{'support':>9}")
+    for label, row in result["per_label"].items():
+        print(
+            f"  {label:<14}{row['precision']:>10.3f}{row['recall']:>8.3f}"
+            f"{row['f1']:>7.3f}{row['support']:>9}"
+        )
+    labels = result["confusion"]["rows_true_cols_pred"]
+    print("  confusion (rows true, columns predicted):")
+    print("  " + " " * 14 + "".join(f"{label[:12]:>13}" for label in labels))
+    for label, row in zip(labels, result["confusion"]["matrix"], strict=True):
+        print(f"  {label:<14}" + "".join(f"{v:>13}" for v in row))
+
+
+def brief(result: dict[str, Any]) -> str:
+    ece = f"  ECE {result['ece']:.3f}" if "ece" in result else ""
+    return (
+        f"n={result['n']:<6} acc {result['accuracy']:.3f}  macro-F1 {result['macro_f1']:.3f}{ece}"
+    )
+
+
+def run_heldout(kept: list[Item], seed: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    report, _ = evaluate_heldout(kept, DEFAULT_LABELS, seed=seed)
+    if "skipped" in report:
+        print(f"held-out skipped: {report['skipped']}")
+        return report
+    print_metrics(
+        f"held-out (stratified test split of {len(kept)} de-duplicated items, "
+        f"trained on {report['n_train']}, temperature {report['temperature']}, "
+        f"threshold {report['threshold']})",
+        report,
+    )
+    print(
+        "  macro-F1 per corpus: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in report["macro_f1_per_corpus"].items())
+    )
+    print("  length slices (test items that have a title and a body):")
+    for name, result in report["length_slices"].items():
+        print(f"    {name:<11} {brief(result)}")
+    print(f"    {'title only':<11} {brief(report['title_only'])}  (every test item with a title)")
+    print(f"  ({time.perf_counter() - started:.0f} s)")
+    return report
+
+
+def run_loco(corpora_dir: Path, seed: int, only: list[str] | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    results = evaluate_loco(corpora_dir, seed=seed, only=only)
+    print("\n== leave one corpus out (fit on the others, score the left-out one)")
+    for name, result in results.items():
+        title = result.get("title_only")
+        extra = f"   titles: macro-F1 {title['macro_f1']:.3f}" if title else ""
+        print(f"  {name:<20} {brief(result)}{extra}")
+    if results:
+        mean = sum(r["macro_f1"] for r in results.values()) / len(results)
+        worst = min(results.items(), key=lambda kv: kv[1]["macro_f1"])
+        print(f"  mean macro-F1 {mean:.3f}; lowest {worst[0]} {worst[1]['macro_f1']:.3f}")
+    print(f"  ({time.perf_counter() - started:.0f} s)")
+    return results
+
+
+def run_artifact(model: TopicModel, items: list[Item], source: str) -> dict[str, Any]:
+    import numpy as np
+
+    labels = model.labels
+    index = {label: i for i, label in enumerate(labels)}
+    items = [i for i in items if i.label in index]
+    probs = np.array([model.probabilities(i.text) for i in items])
+    pred = np.array([model.decide(p) for p in probs], dtype=np.int64)
+    y = np.array([index[i.label] for i in items], dtype=np.int64)
+    result = metrics(y, pred, probs, labels)
+    print_metrics(f"artifact {model.version} on {source}", result)
+    return result
+
+
+def articles_4kb(n: int) -> list[str]:
+    """n article texts (title + body) of about 4 KB, from the BBC corpus."""
+    texts = []
+    for page in scraped_pages(n):
+        article = page.split("\nYou may also like...")[0]
+        title, _, body = article.partition("\n")
+        text = f"{title.rsplit(' - ', 1)[0]}\n{body}"
+        while len(text.encode()) < 4096:
+            text += "\n" + body
+        texts.append(text.encode()[:4096].decode(errors="ignore"))
+    return texts
+
+
+def run_speed(model: TopicModel, artifact: Path, n: int) -> dict[str, Any]:
+    texts = articles_4kb(n)
+    for text in texts[:50]:  # warm up
+        model.predict(text)
+    wall, cpu = [], []
+    for _ in range(3):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        for text in texts:
+            model.predict(text)
+        wall.append((time.perf_counter() - started) / len(texts))
+        cpu.append((time.process_time() - started_cpu) / len(texts))
+    best_wall, best_cpu = min(wall), min(cpu)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    size_mb = artifact.stat().st_size / 1e6
+    print(f"\n== speed: {n} articles of 4 KB, TopicModel.predict, one core (best of 3)")
+    print(f"  wall {best_wall * 1e3:.3f} ms/article  {1 / best_wall:,.0f} articles/s")
+    print(f"  cpu  {best_cpu * 1e3:.3f} ms/article  {1 / best_cpu:,.0f} articles/s")
+    print(f"  artifact {artifact.name}: {size_mb:.1f} MB; process peak RSS {rss_mb:.0f} MB")
+    return {
+        "ms_per_article": best_wall * 1e3,
+        "articles_per_s": 1 / best_wall,
+        "cpu_articles_per_s": 1 / best_cpu,
+        "artifact_mb": size_mb,
+        "peak_rss_mb": rss_mb,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--protocols", default="heldout,speed")
+    parser.add_argument("--corpora", type=Path, default=CORPORA_DIR)
+    parser.add_argument("--corpus", action="append", help="loco: only leave out this corpus")
+    parser.add_argument("--artifact", type=Path, default=DEFAULT_ARTIFACT)
+    parser.add_argument("--jsonl", type=Path, help="artifact: labeled JSON lines to score")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("-n", type=int, default=2000, help="speed: number of articles")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    args = parser.parse_args()
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    unknown = set(protocols) - {"heldout", "loco", "artifact", "speed"}
+    if unknown:
+        raise SystemExit(f"unknown protocols {sorted(unknown)}")
+    needs_corpora = {"heldout", "loco"} & set(protocols) or (
+        "artifact" in protocols and args.jsonl is None
+    )
+    if needs_corpora and not args.corpora.is_dir():
+        raise SystemExit(f"no corpora folder at {args.corpora}")
+
+    figures: dict[str, Any] = {}
+    if "heldout" in protocols:
+        kept, stats = deduplicate(load_corpora(args.corpora))
+        print(f"{stats['kept']} items after de-duplication ({json.dumps(stats)})")
+        figures["heldout"] = run_heldout(kept, args.seed)
+    if "loco" in protocols:
+        known = {c.name for c in CORPORA}
+        if args.corpus and set(args.corpus) - known:
+            raise SystemExit(f"unknown corpora {sorted(set(args.corpus) - known)}")
+        figures["loco"] = run_loco(args.corpora, args.seed, args.corpus)
+    if "artifact" in protocols or "speed" in protocols:
+        model = load_artifact(args.artifact)
+        if "artifact" in protocols:
+            if args.jsonl is not None:
+                items, source = load_jsonl(args.jsonl), str(args.jsonl)
+            else:
+                items, _ = deduplicate(load_corpora(args.corpora))
+                source = "the corpora it was trained on"
+            figures["artifact"] = run_artifact(model, items, source)
+        if "speed" in protocols:
+            figures["speed"] = run_speed(model, args.artifact, args.n)
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
