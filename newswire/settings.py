@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     )
 
     events_maxlen: int = Field(default=100_000, ge=100, description="Events stream length.")
+    dedup_window: int = Field(
+        default=30 * 86400, ge=4, description="Seconds a story stays in the dedup indexes."
+    )
+    near_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="Estimated Jaccard similarity for a near duplicate."
+    )
     replay_window: int = Field(
         default=7 * 24 * 3600, ge=60, description="Seconds a delivery is remembered."
     )

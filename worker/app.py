@@ -63,6 +63,8 @@ def build_runtime(settings: Settings) -> Runtime:
         Keys(settings.key_prefix),
         replay_ttl=settings.replay_window,
         events_maxlen=settings.events_maxlen,
+        dedup_window=settings.dedup_window,
+        near_threshold=settings.near_threshold,
     )
     model = load_artifact(settings.model_path or DEFAULT_ARTIFACT)
     return Runtime(settings=settings, store=store, model=model)
@@ -97,6 +99,8 @@ def make_celery(settings: Settings) -> Celery:
                         rt.store.keys,
                         replay_ttl=rt.store.replay_ttl,
                         events_maxlen=rt.store.events_maxlen,
+                        dedup_window=rt.store.dedup_window,
+                        near_threshold=rt.store.near_threshold,
                     ),
                     model=rt.model,
                 )

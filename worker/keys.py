@@ -35,6 +35,14 @@ class Keys:
     def exact(self, body_hash: str) -> str:
         return f"{self.prefix}:dedup:exact:{body_hash}"
 
+    @property
+    def lsh_prefix(self) -> str:
+        return f"{self.prefix}:lsh:"
+
+    @property
+    def sketch_prefix(self) -> str:
+        return f"{self.prefix}:sketch:"
+
     def story(self, canonical_id: str) -> str:
         return f"{self.prefix}:story:{canonical_id}"
 

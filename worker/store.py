@@ -25,43 +25,105 @@ from worker.pipeline.models import ProcessedArticle
 __all__ = ["DeadLetter", "Outcome", "Store", "connect"]
 
 # KEYS: delivery, exact, article, recent, topic, events, stats
-# ARGV: id, article json, ts, topic, replay ttl, events maxlen,
-#       story key prefix, article key prefix, duplicate record json, title
+# ARGV: 1 id, 2 article json, 3 ts, 4 topic, 5 replay ttl, 6 events maxlen,
+#       7 story key prefix, 8 article key prefix, 9 duplicate record json,
+#       10 title, 11 dedup window (s), 12 lsh key prefix, 13 sketch key prefix,
+#       14 epoch, 15 epochs to look back, 16 index key ttl (ms), 17 threshold,
+#       18 id as 8 bytes, 19 sketch, 20.. band hashes
+# Near-duplicate index, per epoch e and band b: hash {lsh}{e}:{b}:{h >> 18}
+# field h & 0x3ffff -> canonical ids (8 bytes each); sketches in hash
+# {sketch}{e}:{first two id bytes} field id. Keys expire with their epoch.
 _RECORD = """
 local prev = redis.call('GET', KEYS[1])
 if prev then
-  local sep = string.find(prev, ':', 1, true)
-  return {'replay', string.sub(prev, 1, sep - 1), string.sub(prev, sep + 1)}
+  local v, c, sim = string.match(prev, '^([^:]*):([^:]*):?(.*)$')
+  return {'replay', v, c, sim ~= '' and sim or '1'}
 end
 local id = ARGV[1]
 local canon = redis.call('GET', KEYS[2])
 if not canon and redis.call('EXISTS', KEYS[3]) == 1 then
   canon = id
 end
-local verdict
+local verdict = 'duplicate'
+local similarity = '1'
+local epoch, back = tonumber(ARGV[14]), tonumber(ARGV[15])
+local nbands = #ARGV - 19
+local function bucket(e, b)
+  local h = tonumber(ARGV[19 + b])
+  return ARGV[12] .. e .. ':' .. (b - 1) .. ':' .. math.floor(h / 262144), h % 262144
+end
+local function sketch_key(e, bin)
+  return ARGV[13] .. e .. ':' .. (string.byte(bin, 1) * 256 + string.byte(bin, 2))
+end
+if not canon then
+  -- Near duplicates: candidates share a band; keep the most similar sketch.
+  local sketch, best, seen = ARGV[19], tonumber(ARGV[17]), {}
+  for e = epoch - back, epoch do
+    for b = 1, nbands do
+      local key, field = bucket(e, b)
+      local ids = redis.call('HGET', key, field)
+      if ids then
+        for i = 1, #ids, 8 do
+          local cand = string.sub(ids, i, i + 7)
+          if not seen[cand] then
+            seen[cand] = true
+            local other = redis.call('HGET', sketch_key(e, cand), cand)
+            if other then
+              local same = 0
+              for j = 1, #sketch do
+                if string.byte(sketch, j) == string.byte(other, j) then same = same + 1 end
+              end
+              local sim = (same / #sketch - 1 / 256) / (1 - 1 / 256)
+              if sim >= best then
+                best = sim
+                canon = string.format(string.rep('%02x', 8), string.byte(cand, 1, 8))
+                similarity = string.format('%.3f', sim)
+                verdict = 'near_duplicate'
+              end
+            end
+          end
+        end
+      end
+    end
+  end
+end
 if not canon then
   verdict = 'unique'
   canon = id
-  redis.call('SET', KEYS[2], id)
+  redis.call('SET', KEYS[2], id, 'EX', ARGV[11])
   redis.call('SET', KEYS[3], ARGV[2])
   redis.call('ZADD', KEYS[4], ARGV[3], id)
   redis.call('ZADD', KEYS[5], ARGV[3], id)
   redis.call('HINCRBY', KEYS[7], 'stored', 1)
   redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], 1)
+  local bin = ARGV[18]
+  for b = 1, nbands do
+    local key, field = bucket(epoch, b)
+    local ids = redis.call('HGET', key, field) or ''
+    redis.call('HSET', key, field, ids .. bin)
+    redis.call('PEXPIRE', key, ARGV[16])
+  end
+  local skey = sketch_key(epoch, bin)
+  redis.call('HSET', skey, bin, ARGV[19])
+  redis.call('PEXPIRE', skey, ARGV[16])
 else
-  verdict = 'duplicate'
   if canon ~= id then
     local record = cjson.decode(ARGV[9])
     record['duplicate_of'] = canon
+    record['verdict'] = verdict
+    record['similarity'] = tonumber(similarity)
     redis.call('SET', ARGV[8] .. id, cjson.encode(record), 'NX')
     redis.call('ZADD', ARGV[7] .. canon, 'NX', ARGV[3], id)
   end
   redis.call('HINCRBY', KEYS[7], 'duplicates', 1)
+  if verdict == 'near_duplicate' then
+    redis.call('HINCRBY', KEYS[7], 'near_duplicates', 1)
+  end
 end
-redis.call('SET', KEYS[1], verdict .. ':' .. canon, 'EX', ARGV[5])
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*',
-  'kind', verdict, 'id', id, 'canonical', canon, 'topic', ARGV[4], 'title', ARGV[10])
-return {verdict, verdict, canon}
+redis.call('SET', KEYS[1], verdict .. ':' .. canon .. ':' .. similarity, 'EX', ARGV[5])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'kind', verdict, 'id', id,
+  'canonical', canon, 'similarity', similarity, 'topic', ARGV[4], 'title', ARGV[10])
+return {verdict, verdict, canon, similarity}
 """
 
 # KEYS: delivery, dlq, events, stats
@@ -100,8 +162,9 @@ class Outcome:
     the same submission already stored it and nothing changed now."""
 
     article_id: str
-    verdict: str  # unique | duplicate
+    verdict: str  # unique | duplicate | near_duplicate
     canonical_id: str
+    similarity: float = 1.0
     replay: bool = False
 
 
@@ -121,13 +184,24 @@ class DeadLetter:
 class Store:
     """Reads and writes of newswire's Redis data."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, *, replay_ttl: int, events_maxlen: int):
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        replay_ttl: int,
+        events_maxlen: int,
+        dedup_window: int = 30 * 86400,
+        near_threshold: float = 0.5,
+    ):
         # With decode_responses=True every reply is str; redis-py's stubs type
         # replies as unions of every shape, so the client is used untyped.
         self.redis: Any = client
         self.keys = keys
         self.replay_ttl = replay_ttl
         self.events_maxlen = events_maxlen
+        self.dedup_window = dedup_window
+        self.near_threshold = near_threshold
         self._record = client.register_script(_RECORD)
         self._dead_letter = client.register_script(_DEAD_LETTER)
 
@@ -139,6 +213,13 @@ class Store:
             return []
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
+        # The near-duplicate index lives in epochs of a quarter window: the
+        # current one and the four before cover at least the window, and each
+        # epoch's keys expire once it has left it.
+        epoch_len = self.dedup_window / 4
+        now = time.time()
+        epoch = int(now // epoch_len)
+        index_ttl_ms = max(1, int(((epoch + 5) * epoch_len - now) * 1000))
         for a in articles:
             light = orjson.dumps(
                 {
@@ -171,13 +252,25 @@ class Store:
                     k.article(""),
                     light,
                     a.title[:200],
+                    self.dedup_window,
+                    k.lsh_prefix,
+                    k.sketch_prefix,
+                    epoch,
+                    4,
+                    index_ttl_ms,
+                    self.near_threshold,
+                    bytes.fromhex(a.id),
+                    a.sketch,
+                    *a.lsh_bands,
                 ],
                 client=pipe,
             )
         replies = self._execute(pipe)
         outcomes = []
-        for a, (kind, verdict, canon) in zip(articles, replies, strict=True):
-            outcomes.append(Outcome(a.id, verdict, canon, replay=kind == "replay"))
+        for a, (kind, verdict, canon, similarity) in zip(articles, replies, strict=True):
+            outcomes.append(
+                Outcome(a.id, verdict, canon, float(similarity), replay=kind == "replay")
+            )
         return outcomes
 
     def dead_letter_many(self, letters: Sequence[DeadLetter]) -> list[bool]:

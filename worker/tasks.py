@@ -210,6 +210,7 @@ def handle_batch(
             outcome=kind,
             dedup=outcome.verdict,
             duplicate_of=None if outcome.verdict == "unique" else outcome.canonical_id,
+            similarity=None if outcome.verdict == "unique" else outcome.similarity,
             topic=article.topic,
             confidence=round(article.confidence, 3),
             title=article.title[:80],

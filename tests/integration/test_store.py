@@ -16,7 +16,7 @@ def article(
 ) -> ProcessedArticle:
     now = datetime.now(UTC)
     return ProcessedArticle(
-        id=f"id{n:014d}",
+        id=f"{n:016x}",
         submission_id=submission or f"sub{n:013d}",
         kind=PayloadKind.TEXT,
         title=f"Title {n}",
@@ -41,11 +41,11 @@ def test_unique_article_is_stored_and_indexed(store: Store) -> None:
     [outcome] = store.record_many([article(1)])
     assert (outcome.verdict, outcome.canonical_id, outcome.replay) == (
         "unique",
-        "id00000000000001",
+        "0000000000000001",
         False,
     )
-    assert store.get("id00000000000001")["title"] == "Title 1"
-    assert [a["id"] for a in store.results(topic="sport")] == ["id00000000000001"]
+    assert store.get("0000000000000001")["title"] == "Title 1"
+    assert [a["id"] for a in store.results(topic="sport")] == ["0000000000000001"]
     assert store.results(topic="geopolitics") == []
     assert store.stats() == {"stored": 1, "topic:sport": 1}
 
@@ -77,7 +77,7 @@ def test_same_payload_pushed_twice_is_a_duplicate_of_itself(store: Store) -> Non
     [again] = store.record_many([article(1, submission="second-push")])
     assert (again.verdict, again.canonical_id, again.replay) == (
         "duplicate",
-        "id00000000000001",
+        "0000000000000001",
         False,
     )
     assert store.stats() == {"duplicates": 1, "stored": 1, "topic:sport": 1}

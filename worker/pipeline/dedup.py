@@ -20,7 +20,26 @@ import numpy.typing as npt
 from worker.pipeline.models import ParsedArticle
 from worker.pipeline.text import normalize_for_hash
 
-__all__ = ["SHINGLE_WORDS", "body_hash", "jaccard_estimate", "minhash", "shingles", "simhash"]
+__all__ = [
+    "BANDS",
+    "SHINGLE_WORDS",
+    "SKETCH_BYTES",
+    "body_hash",
+    "jaccard_estimate",
+    "lsh_fingerprint",
+    "minhash",
+    "shingles",
+    "simhash",
+    "sketch_similarity",
+]
+
+# LSH: 16 bands of 4 rows of a 64-permutation MinHash. A pair with Jaccard
+# 0.7 (a copy truncated to 70%) becomes a candidate with probability 0.99,
+# one with Jaccard 0.2 with probability 0.03 (bench/dedup.py).
+BANDS, ROWS = 16, 4
+# Candidates are verified on the low byte of the first 32 minima: 32 bytes a
+# document keeps the index small (the store does the same sum in Lua).
+SKETCH_BYTES = 32
 
 SHINGLE_WORDS = 3
 _PRIME = np.uint64(4294967311)  # the first prime above 2**32
@@ -72,3 +91,17 @@ def simhash(hashes: npt.NDArray[np.uint64]) -> int:
     bits = (x[:, None] >> np.arange(64, dtype=np.uint64)[None, :]) & np.uint64(1)
     votes = bits.sum(axis=0).astype(np.int64) * 2 - len(hashes)
     return int(sum(1 << i for i in range(64) if votes[i] > 0))
+
+
+def lsh_fingerprint(text: str) -> tuple[tuple[int, ...], bytes]:
+    """The 16 LSH band hashes (32-bit) and the 32-byte verification sketch."""
+    sig = minhash(shingles(text), BANDS * ROWS)
+    bands = tuple(zlib.crc32(sig[b * ROWS : (b + 1) * ROWS].tobytes()) for b in range(BANDS))
+    sketch = (sig[:SKETCH_BYTES] & np.uint32(0xFF)).astype(np.uint8).tobytes()
+    return bands, sketch
+
+
+def sketch_similarity(a: bytes, b: bytes) -> float:
+    """Jaccard estimate from two sketches, corrected for chance byte matches."""
+    share = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+    return max(0.0, (share - 1 / 256) / (1 - 1 / 256))

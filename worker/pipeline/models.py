@@ -169,6 +169,9 @@ class ProcessedArticle(Frozen):
     scores: dict[str, float]
     model_version: str
     body_hash: str
+    # Near-duplicate fingerprint: used by the store's index, not stored.
+    lsh_bands: tuple[int, ...] = Field(default=(), exclude=True)
+    sketch: bytes = Field(default=b"", exclude=True)
     received_at: datetime
     ingested_at: datetime
     word_count: int

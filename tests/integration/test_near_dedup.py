@@ -1,0 +1,88 @@
+"""Near-duplicate detection and story groups in a real Redis."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from worker.keys import Keys
+from worker.pipeline.analyze import analyze
+from worker.pipeline.classify import TopicModel
+from worker.pipeline.models import ProcessedArticle, RawArticle
+from worker.store import Store
+from worker.training import load_artifact
+
+PARAGRAPHS = [
+    "The national rail operator said on Thursday it would reopen the coastal line between "
+    "the two harbour towns next month, after repairs to a sea wall damaged in winter storms.",
+    "Engineers had worked through the spring to rebuild four hundred metres of the wall, "
+    "which carries the track along the cliffs, at a cost the operator put at twelve million.",
+    "Passenger groups welcomed the news but said replacement buses had added an hour to "
+    "daily journeys for commuters and students for most of the year.",
+    "The operator said it would run extra trains in the first weeks to clear a backlog of "
+    "freight, and that timetables would return to normal by the start of the school term.",
+    "Local councillors asked for a review of how the line is protected from the sea, "
+    "warning that storms of the kind seen this winter were becoming more frequent.",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> TopicModel:
+    return load_artifact()
+
+
+def article(model: TopicModel, title: str, paragraphs: list[str]) -> ProcessedArticle:
+    raw = RawArticle(kind="text", text=title + "\n" + "\n".join(paragraphs))
+    return analyze(raw, model, now=datetime.now(UTC), max_payload_bytes=10**7)
+
+
+def test_edited_copy_is_a_near_duplicate_in_the_first_story(
+    store: Store, model: TopicModel
+) -> None:
+    first = article(model, "Coastal Rail Line To Reopen - Harbour Times", PARAGRAPHS)
+    copy = article(
+        model,
+        "Coast line reopening next month - Wire Service",
+        ["By Staff Reporter", *PARAGRAPHS[:4]],  # a by-line, the last paragraph dropped
+    )
+    other = article(model, "Ferry Fares To Rise - Harbour Times", [
+        "The island ferry company said fares would rise by six percent from April, blaming "
+        "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
+        "Regular passengers will be able to buy discounted books of tickets, the company said, "
+        "and island residents will keep their existing concession on all sailings.",
+    ])  # fmt: skip
+    outcomes = store.record_many([first, copy, other])
+    assert [o.verdict for o in outcomes] == ["unique", "near_duplicate", "unique"]
+    assert outcomes[1].canonical_id == first.id
+    assert 0.5 <= outcomes[1].similarity < 1.0
+
+    light = store.get(copy.id)
+    assert light is not None
+    assert (light["duplicate_of"], light["verdict"], light["outlet"]) == (
+        first.id, "near_duplicate", "Wire Service"
+    )  # fmt: skip
+    assert light["similarity"] == pytest.approx(outcomes[1].similarity, abs=1e-3)
+    assert "paragraphs" not in light  # a pointer, not a second copy
+    canonical, copies = store.story(copy.id)
+    assert canonical is not None and canonical["id"] == first.id
+    assert [c["id"] for c in copies] == [copy.id]
+    assert {a["id"] for a in store.results()} == {first.id, other.id}
+    assert store.stats()["near_duplicates"] == 1
+
+
+def test_index_entries_expire_after_the_window(store: Store, model: TopicModel) -> None:
+    short = Store(store.redis, Keys(store.keys.prefix), replay_ttl=60, events_maxlen=1000,
+                  dedup_window=4)  # fmt: skip
+    first = article(model, "Coastal Rail Line To Reopen - Harbour Times", PARAGRAPHS)
+    short.record_many([first])
+    copy = article(model, "Coastal Rail Line To Reopen - Wire Service", PARAGRAPHS[:4])
+    assert list(store.redis.scan_iter(match=f"{store.keys.lsh_prefix}*"))
+    time.sleep(5.2)  # window 4 s: quarter-window epochs, the last one gone after 5 s
+    assert not store.redis.exists(store.keys.exact(first.body_hash))
+    assert not list(store.redis.scan_iter(match=f"{store.keys.lsh_prefix}*"))
+    assert not list(store.redis.scan_iter(match=f"{store.keys.sketch_prefix}*"))
+    [late] = short.record_many([copy])
+    assert late.verdict == "unique"
+    assert store.get(first.id) is not None  # the article itself stays; only the index expires
