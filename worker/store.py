@@ -24,15 +24,18 @@ from worker.pipeline.models import ProcessedArticle
 
 __all__ = ["DeadLetter", "Outcome", "Store", "connect"]
 
-# KEYS: delivery, exact, article, recent, topic, events, stats
+# KEYS: delivery, exact, article, recent, topic, events, stats, doc counter
 # ARGV: 1 id, 2 article json, 3 ts, 4 topic, 5 replay ttl, 6 events maxlen,
 #       7 story key prefix, 8 article key prefix, 9 duplicate record json,
 #       10 title, 11 dedup window (s), 12 lsh key prefix, 13 sketch key prefix,
 #       14 epoch, 15 epochs to look back, 16 index key ttl (ms), 17 threshold,
-#       18 id as 8 bytes, 19 sketch, 20.. band hashes
-# Near-duplicate index, per epoch e and band b: hash {lsh}{e}:{b}:{h >> 18}
-# field h & 0x3ffff -> canonical ids (8 bytes each); sketches in hash
-# {sketch}{e}:{first two id bytes} field id. Keys expire with their epoch.
+#       18 id as 8 bytes, 19 sketch, 20.. band hashes (none: no near index)
+# Near-duplicate index, per epoch e: each unique article gets a 4-byte doc
+# number (counter {p}:dedup:docs); band b's hash h files it in hash
+# {lsh}{e}:{b}:{h >> 18} field h & 0x3ffff (doc numbers, 4 bytes each); its
+# sketch and 8-byte id sit in hash {sketch}{e}:{doc >> 4} field doc. Small
+# hashes stay listpack-encoded, which keeps the index near 250 bytes an
+# article. Keys expire with their epoch.
 _RECORD = """
 local prev = redis.call('GET', KEYS[1])
 if prev then
@@ -52,9 +55,14 @@ local function bucket(e, b)
   local h = tonumber(ARGV[19 + b])
   return ARGV[12] .. e .. ':' .. (b - 1) .. ':' .. math.floor(h / 262144), h % 262144
 end
-local function sketch_key(e, bin)
-  return ARGV[13] .. e .. ':' .. (string.byte(bin, 1) * 256 + string.byte(bin, 2))
+local function doc_number(bin)
+  local a, b, c, d = string.byte(bin, 1, 4)
+  return ((a * 256 + b) * 256 + c) * 256 + d
 end
+local function sketch_key(e, doc)
+  return ARGV[13] .. e .. ':' .. math.floor(doc / 16)
+end
+local slen = #ARGV[19]
 if not canon then
   -- Near duplicates: candidates share a band; keep the most similar sketch.
   local sketch, best, seen = ARGV[19], tonumber(ARGV[17]), {}
@@ -63,20 +71,20 @@ if not canon then
       local key, field = bucket(e, b)
       local ids = redis.call('HGET', key, field)
       if ids then
-        for i = 1, #ids, 8 do
-          local cand = string.sub(ids, i, i + 7)
-          if not seen[cand] then
-            seen[cand] = true
-            local other = redis.call('HGET', sketch_key(e, cand), cand)
+        for i = 1, #ids, 4 do
+          local doc = doc_number(string.sub(ids, i, i + 3))
+          if not seen[doc] then
+            seen[doc] = true
+            local other = redis.call('HGET', sketch_key(e, doc), doc)
             if other then
               local same = 0
-              for j = 1, #sketch do
+              for j = 1, slen do
                 if string.byte(sketch, j) == string.byte(other, j) then same = same + 1 end
               end
-              local sim = (same / #sketch - 1 / 256) / (1 - 1 / 256)
+              local sim = (same / slen - 1 / 256) / (1 - 1 / 256)
               if sim >= best then
                 best = sim
-                canon = string.format(string.rep('%02x', 8), string.byte(cand, 1, 8))
+                canon = string.format(string.rep('%02x', 8), string.byte(other, slen + 1, slen + 8))
                 similarity = string.format('%.3f', sim)
                 verdict = 'near_duplicate'
               end
@@ -96,16 +104,20 @@ if not canon then
   redis.call('ZADD', KEYS[5], ARGV[3], id)
   redis.call('HINCRBY', KEYS[7], 'stored', 1)
   redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], 1)
-  local bin = ARGV[18]
-  for b = 1, nbands do
-    local key, field = bucket(epoch, b)
-    local ids = redis.call('HGET', key, field) or ''
-    redis.call('HSET', key, field, ids .. bin)
-    redis.call('PEXPIRE', key, ARGV[16])
+  if nbands > 0 then
+    local doc = redis.call('INCR', KEYS[8]) % 4294967296
+    local bin = string.char(math.floor(doc / 16777216) % 256, math.floor(doc / 65536) % 256,
+      math.floor(doc / 256) % 256, doc % 256)
+    for b = 1, nbands do
+      local key, field = bucket(epoch, b)
+      local ids = redis.call('HGET', key, field) or ''
+      redis.call('HSET', key, field, ids .. bin)
+      redis.call('PEXPIRE', key, ARGV[16])
+    end
+    local skey = sketch_key(epoch, doc)
+    redis.call('HSET', skey, doc, ARGV[19] .. ARGV[18])
+    redis.call('PEXPIRE', skey, ARGV[16])
   end
-  local skey = sketch_key(epoch, bin)
-  redis.call('HSET', skey, bin, ARGV[19])
-  redis.call('PEXPIRE', skey, ARGV[16])
 else
   if canon ~= id then
     local record = cjson.decode(ARGV[9])
@@ -240,6 +252,7 @@ class Store:
                     k.topic(a.topic),
                     k.events,
                     k.stats,
+                    k.doc_counter,
                 ],
                 args=[
                     a.id,
