@@ -277,16 +277,18 @@ def story(article_id: str, as_json: bool) -> None:
     if as_json:
         _print_json({"canonical": canonical, "copies": copies})
         return
-    table = Table("id", "role", "outlet", "url", "title")
-    table.add_row(
-        canonical["id"],
-        "canonical",
-        canonical.get("outlet") or "",
-        canonical.get("url") or "",
-        canonical["title"][:60],
-    )
-    for c in copies:
-        table.add_row(c["id"], "copy", c.get("outlet") or "", c.get("url") or "", c["title"][:60])
+    table = Table("id", "role", "similarity", "outlet", "url", "title")
+    for record, role in [(canonical, "canonical"), *((c, "copy") for c in copies)]:
+        similarity = record.get("similarity", 1.0) if role == "copy" else None
+        exactness = "exact" if record.get("verdict", "duplicate") == "duplicate" else "near"
+        table.add_row(
+            record["id"],
+            role if role == "canonical" else f"{exactness} copy",
+            "" if similarity is None else f"{similarity:.2f}",
+            record.get("outlet") or "",
+            record.get("url") or "",
+            record["title"][:60],
+        )
     out.print(table)
 
 

@@ -208,10 +208,26 @@ def test_syndicated_copy_joins_the_story_of_the_first(
     shown = run_cli(redis_url, "show", second)
     assert f"is a duplicate of {first}" in shown.stdout
     assert "Yahoo News" in shown.stdout
+    # Another outlet's edited copy: a by-line added, the last paragraph cut.
+    paragraphs = rest.split("You may also like")[0].strip().splitlines()
+    edited = tmp_path / "edited.txt"
+    edited.write_text(
+        headline.replace("Business Insider", "The Wire") + "\nBy Staff Reporter\n"
+        + "\n".join(paragraphs[:-1])
+    )  # fmt: skip
+    [third] = pushed_ids(run_cli(redis_url, "push", str(edited)).stdout)
+    assert store.wait_for(3)
+
     group = json.loads(run_cli(redis_url, "story", second, "--json").stdout)
     assert group["canonical"]["id"] == first
-    assert [(c["id"], c["outlet"]) for c in group["copies"]] == [(second, "Yahoo News")]
+    copies = {c["id"]: c for c in group["copies"]}
+    assert (copies[second]["outlet"], copies[second]["verdict"]) == ("Yahoo News", "duplicate")
+    assert (copies[third]["outlet"], copies[third]["verdict"]) == ("The Wire", "near_duplicate")
+    assert 0.5 <= copies[third]["similarity"] < 1
+    table = run_cli(redis_url, "story", first).stdout
+    assert "near copy" in table and "exact copy" in table
     assert "copies" in run_cli(redis_url, "show", first).stdout
+    assert store.stats()["stored"] == 1
 
 
 def test_worker_refuses_to_start_without_its_model(redis_url: str, tmp_path: Path) -> None:
