@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import threading
 import time
@@ -21,18 +22,17 @@ from worker.store import Store, connect
 
 pytestmark = pytest.mark.e2e
 
-PARAGRAPH = (
-    "The regional water authority said on {day} that reservoir levels in the {n} district "
-    "had recovered after a wet autumn, and that the hosepipe restrictions introduced in "
-    "July would be lifted for households and farms alike from the start of next month."
-)
+WORDS = (  # noqa: SIM905 (a sentence reads better than quoted words)
+    "reservoir council district farm storm harbour school budget rail market river summer "
+    "winter minister court festival league coach museum factory hospital energy vote trial"
+).split()
 
 
 def article(n: int, tag: str = "") -> RawArticle:
-    body = "\n".join(PARAGRAPH.format(day=d, n=f"{tag}{n}") for d in ("Monday", "Tuesday"))
-    return RawArticle(
-        kind="text", text=f"Reservoirs Recover In District {tag}{n} - Water Desk\n{body}"
-    )
+    """A distinct article per (tag, n): random words, so no two are near copies."""
+    rng = random.Random(f"{tag}{n}")
+    body = "\n".join(" ".join(rng.choice(WORDS) for _ in range(40)) + "." for _ in range(3))
+    return RawArticle(kind="text", text=f"Report {tag}{n} On District Matters - Water Desk\n{body}")
 
 
 def settings_for(url: str, tmp_path: Path) -> Settings:

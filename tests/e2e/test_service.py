@@ -44,6 +44,16 @@ ARTICLE = "\n".join(
     ]
 )
 
+OTHER_ARTICLE = "\n".join(
+    [
+        "Library Extends Weekend Opening - Valley Gazette",
+        "The central library will open on Sundays from next month, the council said, after "
+        "a survey found that most residents could only visit at weekends.",
+        "Volunteers from the reading club will help staff run the extra hours, and the "
+        "children's section will host storytelling sessions every Sunday morning.",
+    ]
+)
+
 
 def pushed_ids(stdout: str) -> list[str]:
     return [line.split()[1] for line in stdout.splitlines() if line.startswith("queued ")]
@@ -111,7 +121,7 @@ def test_one_bad_article_never_fails_its_batch_mates(
 ) -> None:
     good = RawArticle(kind="text", text=ARTICLE, source="good.txt")
     title_only = RawArticle(kind="text", text="Just A Headline - Some Outlet", source="bare.txt")
-    other = RawArticle(kind="text", text=ARTICLE.replace("forty", "thirty"), source="other.txt")
+    other = RawArticle(kind="text", text=OTHER_ARTICLE, source="other.txt")
     with Publisher(settings) as publisher:
         publisher.send([good, title_only, other])
         # A message that is not even a batch, sent by hand.
