@@ -12,42 +12,18 @@ check on pages it was not fitted to. bench/extraction.py reports the same pages 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 import trafilatura
 
+from bench.extraction import Page, load_pages, token_f1
 from worker.pipeline.errors import NotAnArticle
-from worker.pipeline.models import ParsedArticle, PayloadKind, RawArticle
+from worker.pipeline.models import ParsedArticle, PayloadKind
 from worker.pipeline.parse import parse
 from worker.pipeline.text import normalize_for_hash
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "extraction"
-
-
-@dataclass(frozen=True)
-class Page:
-    name: str
-    raw: RawArticle
-    expected: dict[str, Any]
-
-
-def _load() -> list[Page]:
-    pages = []
-    for sidecar in sorted(FIXTURES.glob("*.expected.json")):
-        name = sidecar.name.removesuffix(".expected.json")
-        expected = json.loads(sidecar.read_text(encoding="utf-8"))
-        kind = PayloadKind(expected["kind"])
-        path = FIXTURES / f"{name}.{'txt' if kind is PayloadKind.TEXT else 'html'}"
-        pages.append(Page(name, RawArticle(kind=kind, text=path.read_text("utf-8")), expected))
-    return pages
-
-
-PAGES = _load()
+PAGES = load_pages()
 ARTICLES = [p for p in PAGES if "not_article" not in p.expected]
 NOT_ARTICLES = [p for p in PAGES if "not_article" in p.expected]
 
@@ -135,15 +111,6 @@ def test_non_article_fixture_is_refused_with_its_verdict(page: Page) -> None:
     assert f"[{page.expected['not_article']}]" in str(info.value)
 
 
-def _token_f1(got: str, want: str) -> float:
-    g, w = Counter(normalize_for_hash(got).split()), Counter(normalize_for_hash(want).split())
-    overlap = sum((g & w).values())
-    if not overlap:
-        return 0.0
-    precision, recall = overlap / sum(g.values()), overlap / sum(w.values())
-    return 2 * precision * recall / (precision + recall)
-
-
 def test_html_body_f1_is_at_least_trafilaturas_default() -> None:
     ours: list[float] = []
     baseline: list[float] = []
@@ -152,7 +119,7 @@ def test_html_body_f1_is_at_least_trafilaturas_default() -> None:
             continue
         want = "\n\n".join(page.expected["body"])
         article: ParsedArticle = parse(page.raw)
-        ours.append(_token_f1(article.body, want))
-        baseline.append(_token_f1(trafilatura.extract(page.raw.text or "") or "", want))
+        ours.append(token_f1(article.body, want))
+        baseline.append(token_f1(trafilatura.extract(page.raw.text or "") or "", want))
     assert len(ours) >= 10
     assert sum(ours) / len(ours) >= sum(baseline) / len(baseline)
