@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from worker.pipeline.classify import TopicModel
-from worker.pipeline.dedup import body_hash, lsh_fingerprint
+from worker.pipeline.dedup import fingerprint
 from worker.pipeline.errors import PayloadTooLarge
 from worker.pipeline.models import ProcessedArticle, RawArticle
 from worker.pipeline.parse import parse
@@ -26,7 +26,7 @@ def analyze(
         raise PayloadTooLarge(f"payload is {size} bytes, over the limit of {max_payload_bytes}")
     parsed = parse(raw)
     classification = model.predict(f"{parsed.title}\n{parsed.body}")
-    bands, sketch = lsh_fingerprint(parsed.body)
+    prints = fingerprint(parsed)
     return ProcessedArticle(
         id=raw.article_id,
         submission_id=raw.submission_id,
@@ -45,9 +45,9 @@ def analyze(
         confidence=classification.confidence,
         scores=classification.scores,
         model_version=classification.model_version,
-        body_hash=body_hash(parsed),
-        lsh_bands=bands,
-        sketch=sketch,
+        body_hash=prints.body_hash,
+        lsh_bands=prints.bands,
+        sketch=prints.sketch,
         received_at=raw.received_at,
         ingested_at=now,
         word_count=word_count(parsed.body),

@@ -1,10 +1,12 @@
 """Dedup fingerprints: pure functions of the parsed article.
 
-- ``body_hash``: exact copies, up to case, punctuation and whitespace.
-- ``minhash``: a MinHash signature of the body's word 3-shingles; the share of
-  equal positions of two signatures estimates the Jaccard similarity of their
-  shingle sets, which survives re-titling, by-lines, boilerplate, dropped
-  paragraphs, truncation and edited words.
+``fingerprint`` gives both of an article's fingerprints:
+
+- the body hash: exact copies, up to case, punctuation and whitespace;
+- LSH bands and a sketch of a MinHash signature of the body's word
+  3-shingles; the share of equal positions of two signatures estimates the
+  Jaccard similarity of their shingle sets, which survives re-titling,
+  by-lines, boilerplate, dropped paragraphs, truncation and edited words.
 - ``simhash``: a 64-bit SimHash of the same shingles, measured against
   MinHash by ``bench/dedup.py``.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +27,9 @@ __all__ = [
     "BANDS",
     "SHINGLE_WORDS",
     "SKETCH_BYTES",
-    "body_hash",
+    "Fingerprint",
+    "fingerprint",
     "jaccard_estimate",
-    "lsh_fingerprint",
     "minhash",
     "shingles",
     "simhash",
@@ -48,15 +51,27 @@ _A = _rng.integers(1, 2**32 - 1, size=256, dtype=np.uint64)
 _B = _rng.integers(0, 2**32 - 1, size=256, dtype=np.uint64)
 
 
-def body_hash(parsed: ParsedArticle) -> str:
-    """Hash of the normalized body: copies that differ only in title, outlet,
-    case, punctuation or whitespace get the same hash."""
-    return hashlib.sha256(normalize_for_hash(parsed.body).encode()).hexdigest()[:32]
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    body_hash: str  # exact copies
+    bands: tuple[int, ...]  # LSH band hashes, for near-duplicate candidates
+    sketch: bytes  # verifies a candidate's similarity
+
+
+def fingerprint(parsed: ParsedArticle) -> Fingerprint:
+    """Both fingerprints of the body, normalizing it once. Copies that differ
+    only in title, outlet, case, punctuation or whitespace share the hash."""
+    normalized = normalize_for_hash(parsed.body)
+    bands, sketch = _lsh(_shingle_hashes(normalized.split()))
+    return Fingerprint(hashlib.sha256(normalized.encode()).hexdigest()[:32], bands, sketch)
 
 
 def shingles(text: str, k: int = SHINGLE_WORDS) -> npt.NDArray[np.uint64]:
     """Distinct 32-bit hashes of the normalized text's k-word shingles."""
-    words = normalize_for_hash(text).split()
+    return _shingle_hashes(normalize_for_hash(text).split(), k)
+
+
+def _shingle_hashes(words: list[str], k: int = SHINGLE_WORDS) -> npt.NDArray[np.uint64]:
     if len(words) < k:
         words = words + [""] * (k - len(words))
     grams = {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
@@ -93,9 +108,9 @@ def simhash(hashes: npt.NDArray[np.uint64]) -> int:
     return int(sum(1 << i for i in range(64) if votes[i] > 0))
 
 
-def lsh_fingerprint(text: str) -> tuple[tuple[int, ...], bytes]:
+def _lsh(hashes: npt.NDArray[np.uint64]) -> tuple[tuple[int, ...], bytes]:
     """The 16 LSH band hashes (32-bit) and the 32-byte verification sketch."""
-    sig = minhash(shingles(text), BANDS * ROWS)
+    sig = minhash(hashes, BANDS * ROWS)
     bands = tuple(zlib.crc32(sig[b * ROWS : (b + 1) * ROWS].tobytes()) for b in range(BANDS))
     sketch = (sig[:SKETCH_BYTES] & np.uint32(0xFF)).astype(np.uint8).tobytes()
     return bands, sketch
