@@ -35,3 +35,8 @@ def scraped_pages(n: int, *, seed: int = 7) -> list[str]:
             + "\n".join(teasers)
         )
     return pages
+
+
+# The no-op task of bench/floor_app.py and the counter it bumps.
+FLOOR_TASK = "newswire.bench.noop"
+FLOOR_COUNTER = "bench:floor:done"

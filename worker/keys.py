@@ -36,10 +36,6 @@ class Keys:
         return f"{self.prefix}:dedup:exact:{body_hash}"
 
     @property
-    def doc_counter(self) -> str:
-        return f"{self.prefix}:dedup:docs"
-
-    @property
     def lsh_prefix(self) -> str:
         return f"{self.prefix}:lsh:"
 

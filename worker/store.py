@@ -24,18 +24,22 @@ from worker.pipeline.models import ProcessedArticle
 
 __all__ = ["DeadLetter", "Outcome", "Store", "connect"]
 
-# KEYS: delivery, exact, article, recent, topic, events, stats, doc counter
+# KEYS: delivery, exact, article, recent, topic, events, stats
 # ARGV: 1 id, 2 article json, 3 ts, 4 topic, 5 replay ttl, 6 events maxlen,
 #       7 story key prefix, 8 article key prefix, 9 duplicate record json,
 #       10 title, 11 dedup window (s), 12 lsh key prefix, 13 sketch key prefix,
 #       14 epoch, 15 epochs to look back, 16 index key ttl (ms), 17 threshold,
 #       18 id as 8 bytes, 19 sketch, 20.. band hashes (none: no near index)
-# Near-duplicate index, per epoch e: each unique article gets a 4-byte doc
-# number (counter {p}:dedup:docs); band b's hash h files it in hash
-# {lsh}{e}:{b}:{h >> 18} field h & 0x3ffff (doc numbers, 4 bytes each); its
-# sketch and 8-byte id sit in hash {sketch}{e}:{doc >> 4} field doc. Small
-# hashes stay listpack-encoded, which keeps the index near 250 bytes an
-# article. Keys expire with their epoch.
+# Near-duplicate index, per epoch e (a quarter of the window): {lsh}{e}:n
+# counts the epoch's documents and numbers them (4 bytes). Band b's hash h
+# files document d in hash {lsh}{e}:{g}:{b}:{h >> (32 - bits)} field
+# h % 2^(32 - bits), a string of 4-byte document numbers. The generation g
+# grows with the epoch's count, with 16x more buckets each time (bits 9,
+# 13, 17), so buckets hold at most a few dozen entries whether the epoch has 10
+# thousand documents or 4 million: small hashes stay listpack-encoded and
+# the index costs a few hundred bytes an article at any size. A lookup
+# reads each generation the epoch has. d's sketch and 8-byte id sit in hash
+# {sketch}{e}:{d >> 4} field d. Keys expire with their epoch.
 _RECORD = """
 local prev = redis.call('GET', KEYS[1])
 if prev then
@@ -50,43 +54,57 @@ end
 local verdict = 'duplicate'
 local similarity = '1'
 local epoch, back = tonumber(ARGV[14]), tonumber(ARGV[15])
+local lsh, skp = ARGV[12], ARGV[13]
 local nbands = #ARGV - 19
-local function bucket(e, b)
-  local h = tonumber(ARGV[19 + b])
-  return ARGV[12] .. e .. ':' .. (b - 1) .. ':' .. math.floor(h / 262144), h % 262144
+local BITS, LAST = {9, 13, 17}, {16384, 262144}
+local function generations(count)
+  if count <= LAST[1] then return 1 elseif count <= LAST[2] then return 2 end
+  return 3
+end
+local function bucket(e, g, b)
+  local h, width = tonumber(ARGV[19 + b]), 2 ^ (32 - BITS[g])
+  return lsh .. e .. ':' .. g .. ':' .. (b - 1) .. ':' .. math.floor(h / width), h % width
 end
 local function doc_number(bin)
   local a, b, c, d = string.byte(bin, 1, 4)
   return ((a * 256 + b) * 256 + c) * 256 + d
 end
 local function sketch_key(e, doc)
-  return ARGV[13] .. e .. ':' .. math.floor(doc / 16)
+  return skp .. e .. ':' .. math.floor(doc / 16)
 end
 local slen = #ARGV[19]
-if not canon then
+local current = {}  -- this epoch's buckets as read: reused by the insert
+if not canon and nbands > 0 then
   -- Near duplicates: candidates share a band; keep the most similar sketch.
   local sketch, best, seen = ARGV[19], tonumber(ARGV[17]), {}
   for e = epoch - back, epoch do
-    for b = 1, nbands do
-      local key, field = bucket(e, b)
-      local ids = redis.call('HGET', key, field)
-      if ids then
-        for i = 1, #ids, 4 do
-          local doc = doc_number(string.sub(ids, i, i + 3))
-          if not seen[doc] then
-            seen[doc] = true
-            local other = redis.call('HGET', sketch_key(e, doc), doc)
-            if other then
-              local same = 0
-              for j = 1, slen do
-                if string.byte(sketch, j) == string.byte(other, j) then same = same + 1 end
-              end
-              local sim = (same / slen - 1 / 256) / (1 - 1 / 256)
-              if sim >= best then
-                best = sim
-                canon = string.format(string.rep('%02x', 8), string.byte(other, slen + 1, slen + 8))
-                similarity = string.format('%.3f', sim)
-                verdict = 'near_duplicate'
+    local count = tonumber(redis.call('GET', lsh .. e .. ':n') or '0')
+    if count > 0 then
+      for g = 1, generations(count) do
+        for b = 1, nbands do
+          local key, field = bucket(e, g, b)
+          local ids = redis.call('HGET', key, field)
+          if e == epoch then current[g * 64 + b] = ids or false end
+          if ids then
+            for i = 1, #ids, 4 do
+              local doc = doc_number(string.sub(ids, i, i + 3))
+              if not seen[e .. ':' .. doc] then
+                seen[e .. ':' .. doc] = true
+                local other = redis.call('HGET', sketch_key(e, doc), doc)
+                if other then
+                  local same = 0
+                  for j = 1, slen do
+                    if string.byte(sketch, j) == string.byte(other, j) then same = same + 1 end
+                  end
+                  local sim = (same / slen - 1 / 256) / (1 - 1 / 256)
+                  if sim >= best then
+                    best = sim
+                    canon = string.format(string.rep('%02x', 8),
+                      string.byte(other, slen + 1, slen + 8))
+                    similarity = string.format('%.3f', sim)
+                    verdict = 'near_duplicate'
+                  end
+                end
               end
             end
           end
@@ -105,18 +123,23 @@ if not canon then
   redis.call('HINCRBY', KEYS[7], 'stored', 1)
   redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], 1)
   if nbands > 0 then
-    local doc = redis.call('INCR', KEYS[8]) % 4294967296
+    local counter = lsh .. epoch .. ':n'
+    local doc = redis.call('INCR', counter)
+    if doc == 1 then redis.call('PEXPIRE', counter, ARGV[16]) end
+    local g = generations(doc)
     local bin = string.char(math.floor(doc / 16777216) % 256, math.floor(doc / 65536) % 256,
       math.floor(doc / 256) % 256, doc % 256)
     for b = 1, nbands do
-      local key, field = bucket(epoch, b)
-      local ids = redis.call('HGET', key, field) or ''
-      redis.call('HSET', key, field, ids .. bin)
-      redis.call('PEXPIRE', key, ARGV[16])
+      local key, field = bucket(epoch, g, b)
+      local ids = current[g * 64 + b]
+      if ids == nil then ids = redis.call('HGET', key, field) end
+      redis.call('HSET', key, field, (ids or '') .. bin)
+      -- A bucket that already held this field has its expiry already.
+      if not ids then redis.call('PEXPIRE', key, ARGV[16]) end
     end
     local skey = sketch_key(epoch, doc)
     redis.call('HSET', skey, doc, ARGV[19] .. ARGV[18])
-    redis.call('PEXPIRE', skey, ARGV[16])
+    if doc % 16 == 0 or doc == 1 then redis.call('PEXPIRE', skey, ARGV[16]) end
   end
 else
   if canon ~= id then
@@ -252,7 +275,6 @@ class Store:
                     k.topic(a.topic),
                     k.events,
                     k.stats,
-                    k.doc_counter,
                 ],
                 args=[
                     a.id,

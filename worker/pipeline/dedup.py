@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from worker.pipeline.hashing import U64Array, fmix64, word_hashes
 from worker.pipeline.models import ParsedArticle
 from worker.pipeline.text import normalize_for_hash
 
@@ -45,10 +47,15 @@ BANDS, ROWS = 16, 4
 SKETCH_BYTES = 32
 
 SHINGLE_WORDS = 3
-_PRIME = np.uint64(4294967311)  # the first prime above 2**32
-_rng = np.random.default_rng(20261127)  # fixed: signatures must agree across processes
-_A = _rng.integers(1, 2**32 - 1, size=256, dtype=np.uint64)
-_B = _rng.integers(0, 2**32 - 1, size=256, dtype=np.uint64)
+# MinHash permutations: x -> (a * x + b) mod 2**64 with odd a is a bijection
+# of the 64-bit shingle hashes; a signature value is the high half of the
+# minimum. Fixed seed: signatures must agree across processes and releases.
+_rng = np.random.default_rng(20261127)
+_A: Final = _rng.integers(0, 2**63, size=256, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_B: Final = _rng.integers(0, 2**63, size=256, dtype=np.uint64)
+# A shingle's hash: its word hashes, each times the odd constant of its place.
+_PLACE: Final = _rng.integers(0, 2**63, size=8, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_HIGH: Final = np.uint64(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,41 +69,48 @@ def fingerprint(parsed: ParsedArticle) -> Fingerprint:
     """Both fingerprints of the body, normalizing it once. Copies that differ
     only in title, outlet, case, punctuation or whitespace share the hash."""
     normalized = normalize_for_hash(parsed.body)
-    bands, sketch = _lsh(_shingle_hashes(normalized.split()))
+    bands, sketch = _lsh(_shingle_hashes(normalized))
     return Fingerprint(hashlib.sha256(normalized.encode()).hexdigest()[:32], bands, sketch)
 
 
-def shingles(text: str, k: int = SHINGLE_WORDS) -> npt.NDArray[np.uint64]:
-    """Distinct 32-bit hashes of the normalized text's k-word shingles."""
-    return _shingle_hashes(normalize_for_hash(text).split(), k)
+def shingles(text: str, k: int = SHINGLE_WORDS) -> U64Array:
+    """Distinct 64-bit hashes of the normalized text's k-word shingles."""
+    return _shingle_hashes(normalize_for_hash(text), k)
 
 
-def _shingle_hashes(words: list[str], k: int = SHINGLE_WORDS) -> npt.NDArray[np.uint64]:
-    if len(words) < k:
-        words = words + [""] * (k - len(words))
-    grams = {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
-    return np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint64, count=len(grams))
+def _shingle_hashes(normalized: str, k: int = SHINGLE_WORDS) -> U64Array:
+    """Shingle hashes of already normalized text (words between single
+    spaces): word hashes combined k at a time, all in numpy."""
+    words = word_hashes(b" " + normalized.encode("utf-8", "surrogatepass") + b" ")
+    if len(words) < k:  # a short text is one shingle, padded with empty words
+        words = np.concatenate([words, np.zeros(k - len(words), dtype=np.uint64)])
+    n = len(words) - k + 1
+    grams = words[:n] * _PLACE[0]
+    for i in range(1, k):
+        grams += words[i : i + n] * _PLACE[i]
+    return np.unique(fmix64(grams))
 
 
-def minhash(hashes: npt.NDArray[np.uint64], num_perm: int = 64) -> npt.NDArray[np.uint32]:
+def minhash(hashes: U64Array, num_perm: int = 64) -> npt.NDArray[np.uint32]:
     """The MinHash signature of a shingle set under ``num_perm`` fixed
-    universal hash permutations ((a*x + b) mod p)."""
+    permutations of the 64-bit hash space."""
     if num_perm > len(_A):
         raise ValueError(f"at most {len(_A)} permutations")
     if hashes.size == 0:
         return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
-    permuted = (_A[:num_perm, None] * hashes[None, :] + _B[:num_perm, None]) % _PRIME
-    lowest: npt.NDArray[np.uint64] = permuted.min(axis=1)
-    return (lowest & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    permuted = np.multiply.outer(_A[:num_perm], hashes)
+    permuted += _B[:num_perm, None]
+    lowest: U64Array = permuted.min(axis=1)
+    return (lowest >> _HIGH).astype(np.uint32)
 
 
 def jaccard_estimate(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
 
 
-def simhash(hashes: npt.NDArray[np.uint64]) -> int:
-    """64-bit SimHash, each shingle weighted once; bits from a 64-bit remix
-    of the 32-bit shingle hashes."""
+def simhash(hashes: U64Array) -> int:
+    """64-bit SimHash, each shingle weighted once; bits from a remix of the
+    shingle hashes."""
     if hashes.size == 0:
         return 0
     x = hashes * np.uint64(0x9E3779B97F4A7C15)

@@ -1,0 +1,33 @@
+"""Celery's own floor for bench/throughput.py: a task that does nothing but
+count itself, one message per article, on the service's worker settings.
+
+    NEWSWIRE_REDIS_URL=... celery -A bench.floor_app worker -c 2 -Q <queue>
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from celery import Celery
+
+from bench.common import FLOOR_COUNTER, FLOOR_TASK
+from newswire.settings import Settings
+from worker.app import worker_config
+from worker.contract import broker_config
+
+settings = Settings()
+app = Celery("newswire-floor", set_as_current=False)
+app.conf.update(broker_config(settings))
+app.conf.update(worker_config(settings))
+app.conf.task_routes = {FLOOR_TASK: {"queue": settings.queue}}
+
+_client: list[redis.Redis] = []
+
+
+@app.task(name=FLOOR_TASK)  # type: ignore[untyped-decorator]
+def noop(article: dict[str, Any]) -> None:
+    # The only work: one INCR, so the benchmark sees when the last one ran.
+    if not _client:
+        _client.append(redis.Redis.from_url(settings.redis_url_value or ""))
+    _client[0].incr(FLOOR_COUNTER)

@@ -1,0 +1,418 @@
+"""Throughput, latency and memory of the service, against Celery's own floor
+and the pipeline's in-process ceiling, on one private Redis. Prints a table
+and writes a JSON report; asserts nothing.
+
+Phases, all on the same machine and the same redis-server:
+
+- ceiling: ``analyze()`` (parse, fingerprints, classify) called in-process,
+  no queue, articles/s on one core; and the same plus the store's writes
+  (``Store.record_many`` in batches) for reference.
+- floor: a no-op Celery task (bench/floor_app.py), one message per article,
+  the service's worker settings and N processes: first push to last run.
+- max: the service (``newswire worker -c N``), M payloads pushed in batches:
+  push rate, first push to last stored, CPU seconds per article (worker
+  processes and redis-server), Redis memory per stored article.
+- latency: a steady offered load of half the max throughput, the producer
+  sending what is due every ``--linger`` ms: push-to-stored p50/p95/p99
+  (stored = the Redis time of the article's event).
+- scale (``--prestored K``): push K more distinct articles, then run the
+  max phase again on fresh payloads: throughput with K already stored.
+
+    .venv/bin/python bench/throughput.py [--articles 10000] [--workers 2]
+        [--dup-rate 0.1] [--html-share 0] [--prestored 200000] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import FLOOR_COUNTER as COUNTER  # noqa: E402
+from bench.common import FLOOR_TASK as TASK_NOOP  # noqa: E402
+from bench.payloads import Payload, generate  # noqa: E402
+from newswire.embedded import EmbeddedRedis  # noqa: E402
+from newswire.settings import Settings  # noqa: E402
+from producer.client import Publisher  # noqa: E402
+from worker.keys import Keys  # noqa: E402
+from worker.pipeline.analyze import analyze  # noqa: E402
+from worker.store import Store, connect  # noqa: E402
+from worker.training import DEFAULT_ARTIFACT, load_artifact  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / TICK
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo.extend(p for p, parent in parents.items() if parent == pid)
+    return total
+
+
+def redis_cpu(client: Any) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, srv: EmbeddedRedis, tmp: Path) -> None:
+        self.args = args
+        self.srv = srv
+        self.tmp = tmp
+        self.client = connect(srv.url)
+        self.settings = Settings(  # type: ignore[call-arg]
+            redis_url=srv.url, batch_size=args.batch_size, _env_file=None
+        )
+        self.store = Store(self.client, Keys(self.settings.key_prefix), replay_ttl=3600,
+                           events_maxlen=self.settings.events_maxlen)  # fmt: skip
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
+        self.env.update(NEWSWIRE_REDIS_URL=srv.url, NEWSWIRE_LOG_LEVEL="WARNING",
+                        PYTHONPATH=str(ROOT))  # fmt: skip
+
+    # -- processes ----------------------------------------------------------
+
+    def start(self, argv: list[str], name: str, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{name}.log").open("wb")
+        return subprocess.Popen(
+            [sys.executable, *argv], env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )  # fmt: skip
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def processed(self) -> int:
+        s = self.store.stats()
+        return s.get("stored", 0) + s.get("duplicates", 0) + s.get("dead_lettered", 0)
+
+    def wait_until(self, check: Any, n: int, what: str, timeout: float = 1800) -> float:
+        """Poll until check() >= n; returns the time it was first seen."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check() >= n:
+                return time.perf_counter()
+            time.sleep(0.005)
+        raise SystemExit(f"timed out waiting for {what}: {check()} of {n}")
+
+    # -- phases ---------------------------------------------------------------
+
+    def ceiling(self, payloads: list[Payload]) -> dict[str, float]:
+        model = load_artifact(DEFAULT_ARTIFACT)
+        raws = [p.article for p in payloads[: self.args.ceiling_articles]]
+        now = datetime.now(UTC)
+        for r in raws[:50]:
+            analyze(r, model, now=now, max_payload_bytes=10**8)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        out = [analyze(r, model, now=now, max_payload_bytes=10**8) for r in raws]
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        store = Store(self.client, Keys("bench-ceiling"), replay_ttl=3600, events_maxlen=10**6)
+        b = self.args.batch_size
+        t1 = time.perf_counter()
+        for i in range(0, len(raws), b):
+            batch = [analyze(r, model, now=now, max_payload_bytes=10**8) for r in raws[i : i + b]]
+            store.record_many(batch)
+        with_store = time.perf_counter() - t1
+        for key in self.client.scan_iter("bench-ceiling:*", count=1000):
+            self.client.unlink(key)
+        return {
+            "articles": len(out),
+            "pipeline_per_core": len(raws) / cpu,
+            "pipeline_wall": len(raws) / wall,
+            "pipeline_plus_store": len(raws) / with_store,
+        }
+
+    def floor(self, payloads: list[Payload]) -> dict[str, float]:
+        queue = "bench-floor"
+        worker = self.start(
+            ["-m", "celery", "-A", "bench.floor_app", "--quiet", "worker", "-c",
+             str(self.args.workers), "-Q", queue, "--without-mingle", "--without-gossip",
+             "--loglevel", "WARNING"],
+            "floor", NEWSWIRE_QUEUE=queue,
+        )  # fmt: skip
+        try:
+            settings = self.settings.model_copy(update={"queue": queue})
+            self.client.delete(COUNTER)
+            bodies = [p.article.model_dump(mode="json", exclude_none=True) for p in payloads]
+            with Publisher(settings) as pub:
+                pub.app.send_task(TASK_NOOP, args=[bodies[0]], queue=queue)
+                self.wait_until(lambda: int(self.client.get(COUNTER) or 0), 1, "floor warm-up", 60)
+                cpu0 = tree_cpu(worker.pid) + redis_cpu(self.client)
+                started = time.perf_counter()
+                for body in bodies:
+                    pub.app.send_task(TASK_NOOP, args=[body], queue=queue)
+                pushed = time.perf_counter() - started
+            done = self.wait_until(
+                lambda: int(self.client.get(COUNTER) or 0), 1 + len(bodies), "floor tasks"
+            )
+            cpu = tree_cpu(worker.pid) + redis_cpu(self.client) - cpu0
+        finally:
+            self.stop(worker)
+        return {
+            "articles": len(bodies),
+            "push_rate": len(bodies) / pushed,
+            "throughput": len(bodies) / (done - started),
+            "cpu_ms_per_article": cpu / len(bodies) * 1e3,
+        }
+
+    def start_service(self) -> subprocess.Popen[bytes]:
+        worker = self.start(["-m", "newswire.cli", "worker", "-c", str(self.args.workers)],
+                            "service")  # fmt: skip
+        warm = generate(1, seed=99, start=10**9)[0].article
+        before = self.processed()
+        with Publisher(self.settings) as pub:
+            pub.send([warm])
+        self.wait_until(self.processed, before + 1, "service warm-up", 120)
+        return worker
+
+    def max_phase(self, worker: subprocess.Popen[bytes], payloads: list[Payload]) -> dict[str, Any]:
+        raws = [p.article for p in payloads]
+        b = self.args.batch_size
+        before_stats = self.store.stats()
+        before = self.processed()
+        mem0 = self.client.info("memory")["used_memory"]
+        cpu0, rcpu0, own0 = tree_cpu(worker.pid), redis_cpu(self.client), time.process_time()
+        started = time.perf_counter()
+        with Publisher(self.settings) as pub:
+            for i in range(0, len(raws), b):
+                pub.send(raws[i : i + b])
+        pushed = time.perf_counter() - started
+        done = self.wait_until(self.processed, before + len(raws), "articles")
+        took = done - started
+        wcpu, rcpu = tree_cpu(worker.pid) - cpu0, redis_cpu(self.client) - rcpu0
+        own = time.process_time() - own0
+        stats = self.store.stats()
+        stored = stats.get("stored", 0) - before_stats.get("stored", 0)
+        mem = self.client.info("memory")["used_memory"] - mem0
+        bodies = [p.body_bytes for p in payloads if p.kind == "original"]
+        n = len(raws)
+        return {
+            "articles": n,
+            "push_rate": n / pushed,
+            "throughput": n / took,
+            "seconds": took,
+            "stored": stored,
+            "duplicates": stats.get("duplicates", 0) - before_stats.get("duplicates", 0),
+            "near_duplicates": stats.get("near_duplicates", 0)
+            - before_stats.get("near_duplicates", 0),
+            "dead_lettered": stats.get("dead_lettered", 0) - before_stats.get("dead_lettered", 0),
+            "expected_copies": sum(p.kind != "original" for p in payloads),
+            "worker_cpu_ms_per_article": wcpu / n * 1e3,
+            "redis_cpu_ms_per_article": rcpu / n * 1e3,
+            "producer_cpu_ms_per_article": own / n * 1e3,
+            "redis_bytes_per_stored": mem / max(stored, 1),
+            "mean_body_bytes": statistics.mean(bodies) if bodies else 0.0,
+            "mean_payload_bytes": statistics.mean(len(r.text or "") for r in raws),
+        }
+
+    def latency_phase(self, rate: float, payloads: list[Payload]) -> dict[str, Any]:
+        """Offer ``rate`` articles/s: every tick, send what is due as one batch."""
+        raws = [p.article for p in payloads]
+        linger = self.args.linger / 1000
+        before = self.processed()
+        sent_at: dict[str, float] = {}
+        started = time.time()
+        i = 0
+        with Publisher(self.settings) as pub:
+            while i < len(raws):
+                due = min(len(raws), int((time.time() - started) * rate) + 1)
+                while i < due:
+                    batch = raws[i : min(due, i + self.args.batch_size)]
+                    now = time.time()
+                    pub.send(batch)
+                    for r in batch:
+                        sent_at[r.article_id] = now
+                    i += len(batch)
+                time.sleep(max(0.0, linger - (time.time() - now)))
+        offered = len(raws) / (time.time() - started)
+        self.wait_until(self.processed, before + len(raws), "latency articles")
+        stored_at: dict[str, float] = {}
+        for entry, fields in self.client.xrange(self.store.keys.events, min="-", max="+"):
+            if fields.get("id") in sent_at:
+                stored_at.setdefault(fields["id"], int(entry.split("-")[0]) / 1000)
+        lat = [(stored_at[a] - t) * 1000 for a, t in sent_at.items() if a in stored_at]
+        return {
+            "articles": len(raws),
+            "offered_rate": offered,
+            "measured": len(lat),
+            "linger_ms": self.args.linger,
+            "p50_ms": percentile(lat, 0.50),
+            "p95_ms": percentile(lat, 0.95),
+            "p99_ms": percentile(lat, 0.99),
+            "max_ms": max(lat),
+        }
+
+    def fill(self, n: int, start: int) -> dict[str, float]:
+        """Push n distinct articles at full speed (the store grows by n)."""
+        chunk = 20_000
+        before, t0 = self.processed(), time.perf_counter()
+        with Publisher(self.settings) as pub:
+            for s in range(0, n, chunk):
+                part = generate(min(chunk, n - s), dup_rate=0.0, start=start + s, seed=3)
+                for i in range(0, len(part), self.args.batch_size):
+                    pub.send([p.article for p in part[i : i + self.args.batch_size]])
+        self.wait_until(self.processed, before + n, "prefill", 7200)
+        return {"articles": n, "throughput": n / (time.perf_counter() - t0)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--articles", type=int, default=10_000, help="payloads per max phase")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes")
+    ap.add_argument("--batch-size", type=int, default=50)
+    ap.add_argument("--dup-rate", type=float, default=0.1)
+    ap.add_argument("--html-share", type=float, default=0.0)
+    ap.add_argument("--body-bytes", type=int, default=3600, help="target body size")
+    ap.add_argument("--ceiling-articles", type=int, default=2000)
+    ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--linger", type=float, default=20.0, help="producer tick, ms")
+    ap.add_argument("--prestored", type=int, default=0, help="scale phase: articles to add")
+    ap.add_argument("--skip", default="", help="phases to skip: floor,latency")
+    ap.add_argument("--json", type=Path, default=Path("throughput-report.json"))
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    gen = {"dup_rate": args.dup_rate, "html_share": args.html_share, "body_bytes": args.body_bytes}
+    payloads = generate(args.articles, **gen)  # type: ignore[arg-type]
+    report: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "system": platform.platform(),
+        },
+        "config": {k: v for k, v in vars(args).items() if k != "json"},
+    }
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp)) as srv:
+        bench = Bench(args, srv, Path(tmp))
+        report["redis"] = bench.client.info("server")["redis_version"]
+        report["ceiling"] = bench.ceiling(payloads)
+        if "floor" not in skip:
+            report["floor"] = bench.floor(payloads)
+        worker = bench.start_service()
+        try:
+            report["max"] = bench.max_phase(worker, payloads)
+            if "latency" not in skip:
+                rate = report["max"]["throughput"] / 2
+                n = max(100, int(rate * args.latency_seconds))
+                fresh = generate(n, start=2 * 10**6, **gen)  # type: ignore[arg-type]
+                report["latency"] = bench.latency_phase(rate, fresh)
+            if args.prestored:
+                report["prefill"] = bench.fill(args.prestored, start=10**7)
+                fresh = generate(args.articles, start=3 * 10**6, **gen)  # type: ignore[arg-type]
+                report["scaled"] = bench.max_phase(worker, fresh)
+                report["scaled"]["already_stored"] = (
+                    bench.store.stats().get("stored", 0) - (report["scaled"]["stored"])
+                )
+        finally:
+            bench.stop(worker)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    print(f"\nreport written to {args.json}")
+
+
+def print_table(r: dict[str, Any]) -> None:
+    c, m = r["config"], r["max"]
+    n = c["workers"]
+    print(
+        f"\n{c['articles']} payloads, mean {m['mean_payload_bytes'] / 1024:.1f} KB "
+        f"(body {m['mean_body_bytes'] / 1024:.1f} KB), duplicates {c['dup_rate']:.0%}, "
+        f"HTML {c['html_share']:.0%}, batch {c['batch_size']}, {n} worker processes, "
+        f"{r['machine']['cpus']} cores, redis {r['redis']}"
+    )
+    ceil = r["ceiling"]["pipeline_per_core"]
+    rows = [
+        ("ceiling: pipeline in-process, one core", f"{ceil:,.0f} /s"),
+        ("ceiling: + store writes, no queue", f"{r['ceiling']['pipeline_plus_store']:,.0f} /s"),
+    ]
+    if "floor" in r:
+        f = r["floor"]
+        rows.append(("floor: no-op Celery task per article", f"{f['throughput']:,.0f} /s"))
+    rows += [
+        ("push rate", f"{m['push_rate']:,.0f} /s"),
+        ("end to end (first push to last stored)", f"{m['throughput']:,.0f} /s"),
+    ]
+    if "floor" in r:
+        ratio = m["throughput"] / r["floor"]["throughput"]
+        rows.append(("  x floor (target >= 2)", f"{ratio:.2f}"))
+    rows.append((f"  / (ceiling x {n}) (target >= 0.6)", f"{m['throughput'] / (ceil * n):.2f}"))
+    rows += [
+        ("worker CPU per article", f"{m['worker_cpu_ms_per_article']:.2f} ms"),
+        ("redis CPU per article", f"{m['redis_cpu_ms_per_article']:.2f} ms"),
+        ("producer CPU per article", f"{m['producer_cpu_ms_per_article']:.2f} ms"),
+        (
+            "outcome",
+            f"stored {m['stored']}, duplicates {m['duplicates']} "
+            f"(near {m['near_duplicates']}; {m['expected_copies']} generated), "
+            f"dead-lettered {m['dead_lettered']}",
+        ),
+        (
+            "redis memory per stored article",
+            f"{m['redis_bytes_per_stored']:,.0f} B (bound 1.5 x body + 1 KB = "
+            f"{1.5 * m['mean_body_bytes'] + 1024:,.0f} B)",
+        ),
+    ]
+    if "latency" in r:
+        lat = r["latency"]
+        rows.append(
+            (
+                f"latency at {lat['offered_rate']:,.0f}/s offered",
+                f"p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, "
+                f"p99 {lat['p99_ms']:.0f} ms (target <= 250)",
+            )
+        )
+    if "scaled" in r:
+        s = r["scaled"]
+        loss = 1 - s["throughput"] / m["throughput"]
+        rows.append(
+            (
+                f"end to end with {s['already_stored']:,} stored",
+                f"{s['throughput']:,.0f} /s ({loss:+.0%} loss; target <= 10%)",
+            )
+        )
+        rows.append(("  prefill rate", f"{r['prefill']['throughput']:,.0f} /s"))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+
+
+if __name__ == "__main__":
+    main()
