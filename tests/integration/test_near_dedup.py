@@ -86,3 +86,50 @@ def test_index_entries_expire_after_the_window(store: Store, model: TopicModel) 
     [late] = short.record_many([copy])
     assert late.verdict == "unique"
     assert store.get(first.id) is not None  # the article itself stays; only the index expires
+
+
+def test_copies_are_found_across_index_generations(store: Store, model: TopicModel) -> None:
+    """The index adds buckets as an epoch fills (after 16,384 documents):
+    a copy of a story filed before the growth is still found, and so is one
+    of a story filed after it."""
+    import random
+
+    rng = random.Random(5)
+    early = article(model, "Coastal Rail Line To Reopen - Harbour Times", PARAGRAPHS)
+    template = early.model_copy(update={"paragraphs": ("Filler.",)})
+
+    def filler(i: int) -> ProcessedArticle:
+        return template.model_copy(update={
+            "id": f"{i:016x}", "submission_id": f"sub-filler-{i}", "body_hash": f"{i:032x}",
+            "lsh_bands": tuple(rng.getrandbits(32) for _ in early.lsh_bands),
+            "sketch": rng.randbytes(len(early.sketch)),
+        })  # fmt: skip
+
+    assert store.record_many([early])[0].verdict == "unique"
+    fillers = [filler(i) for i in range(1, 16_500)]
+    for i in range(0, len(fillers), 500):
+        assert {o.verdict for o in store.record_many(fillers[i : i + 500])} == {"unique"}
+    late = article(model, "Ferry Fares To Rise - Harbour Times", [
+        "The island ferry company said fares would rise by six percent from April, blaming "
+        "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
+        "Regular passengers will be able to buy discounted books of tickets, the company said, "
+        "and island residents will keep their existing concession on all sailings.",
+        "The company said it would also add two sailings a day in summer.",
+    ])  # fmt: skip
+    assert store.record_many([late])[0].verdict == "unique"
+
+    early_copy = article(model, "Coast line reopening - Wire Service",
+                         ["By Staff Reporter", *PARAGRAPHS[:4]])  # fmt: skip
+    late_copy = article(model, "Ferry fares up - Wire Service", [
+        "By Staff Reporter",
+        "The island ferry company said fares would rise by six percent from April, blaming "
+        "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
+        "Regular passengers will be able to buy discounted books of tickets, the company said, "
+        "and island residents will keep their existing concession on all sailings.",
+    ])  # fmt: skip
+    found = store.record_many([early_copy, late_copy])
+    assert [(o.verdict, o.canonical_id) for o in found] == [
+        ("near_duplicate", early.id), ("near_duplicate", late.id)
+    ]  # fmt: skip
+    generations = {k.split(":")[3] for k in store.redis.scan_iter(f"{store.keys.lsh_prefix}*:*:*")}
+    assert generations == {"1", "2"}
