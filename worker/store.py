@@ -73,18 +73,29 @@ local function sketch_key(e, doc)
   return skp .. e .. ':' .. math.floor(doc / 16)
 end
 local slen = #ARGV[19]
-local current = {}  -- this epoch's buckets as read: reused by the insert
+local current = {}  -- this epoch's buckets as read, reused by the insert
 if not canon and nbands > 0 then
   -- Near duplicates: candidates share a band; keep the most similar sketch.
   local sketch, best, seen = ARGV[19], tonumber(ARGV[17]), {}
+  local counters = {}
+  for e = epoch - back, epoch do counters[#counters + 1] = lsh .. e .. ':n' end
+  local counts = redis.call('MGET', unpack(counters))
   for e = epoch - back, epoch do
-    local count = tonumber(redis.call('GET', lsh .. e .. ':n') or '0')
+    local count = tonumber(counts[e - epoch + back + 1] or '0')
     if count > 0 then
       for g = 1, generations(count) do
         for b = 1, nbands do
           local key, field = bucket(e, g, b)
-          local ids = redis.call('HGET', key, field)
-          if e == epoch then current[g * 64 + b] = ids or false end
+          local ids
+          if e == epoch then
+            -- '_' marks a bucket that exists (and has its expiry): the insert
+            -- below then skips the PEXPIRE, most of the time.
+            local got = redis.call('HMGET', key, field, '_')
+            ids = got[1]
+            current[g * 64 + b] = got
+          else
+            ids = redis.call('HGET', key, field)
+          end
           if ids then
             for i = 1, #ids, 4 do
               local doc = doc_number(string.sub(ids, i, i + 3))
@@ -131,11 +142,13 @@ if not canon then
       math.floor(doc / 256) % 256, doc % 256)
     for b = 1, nbands do
       local key, field = bucket(epoch, g, b)
-      local ids = current[g * 64 + b]
-      if ids == nil then ids = redis.call('HGET', key, field) end
-      redis.call('HSET', key, field, (ids or '') .. bin)
-      -- A bucket that already held this field has its expiry already.
-      if not ids then redis.call('PEXPIRE', key, ARGV[16]) end
+      local got = current[g * 64 + b] or redis.call('HMGET', key, field, '_')
+      if got[2] then
+        redis.call('HSET', key, field, (got[1] or '') .. bin)
+      else
+        redis.call('HSET', key, field, (got[1] or '') .. bin, '_', '')
+        redis.call('PEXPIRE', key, ARGV[16])
+      end
     end
     local skey = sketch_key(epoch, doc)
     redis.call('HSET', skey, doc, ARGV[19] .. ARGV[18])

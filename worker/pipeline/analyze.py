@@ -50,6 +50,6 @@ def analyze(
         sketch=prints.sketch,
         received_at=raw.received_at,
         ingested_at=now,
-        word_count=word_count(parsed.body),
+        word_count=word_count(parsed.body) if parsed.word_count is None else parsed.word_count,
         metadata=dict(parsed.metadata),
     )

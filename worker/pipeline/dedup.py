@@ -69,7 +69,8 @@ def fingerprint(parsed: ParsedArticle) -> Fingerprint:
     """Both fingerprints of the body, normalizing it once. Copies that differ
     only in title, outlet, case, punctuation or whitespace share the hash."""
     normalized = normalize_for_hash(parsed.body)
-    bands, sketch = _lsh(_shingle_hashes(normalized))
+    # MinHash takes minima: repeated shingles need no de-duplication here.
+    bands, sketch = _lsh(_shingle_hashes(normalized, distinct=False))
     return Fingerprint(hashlib.sha256(normalized.encode()).hexdigest()[:32], bands, sketch)
 
 
@@ -78,7 +79,7 @@ def shingles(text: str, k: int = SHINGLE_WORDS) -> U64Array:
     return _shingle_hashes(normalize_for_hash(text), k)
 
 
-def _shingle_hashes(normalized: str, k: int = SHINGLE_WORDS) -> U64Array:
+def _shingle_hashes(normalized: str, k: int = SHINGLE_WORDS, *, distinct: bool = True) -> U64Array:
     """Shingle hashes of already normalized text (words between single
     spaces): word hashes combined k at a time, all in numpy."""
     words = word_hashes(b" " + normalized.encode("utf-8", "surrogatepass") + b" ")
@@ -88,7 +89,8 @@ def _shingle_hashes(normalized: str, k: int = SHINGLE_WORDS) -> U64Array:
     grams = words[:n] * _PLACE[0]
     for i in range(1, k):
         grams += words[i : i + n] * _PLACE[i]
-    return np.unique(fmix64(grams))
+    hashes = fmix64(grams)
+    return np.unique(hashes) if distinct else hashes
 
 
 def minhash(hashes: U64Array, num_perm: int = 64) -> npt.NDArray[np.uint32]:

@@ -74,6 +74,7 @@ class Assessment:
     confidence: float  # 0..1
     verdict: str | None = None  # None: an article; else "error_page", "cookie_wall", ...
     message: str = ""
+    words: int = 0  # in the body, counted once here for everyone after
 
     @property
     def is_article(self) -> bool:
@@ -158,4 +159,4 @@ def assess(
             f"article body too short: {_plural(words, 'word')}"
             f" (an article has at least {MIN_BODY_WORDS})",
         )
-    return Assessment(confidence)
+    return Assessment(confidence, words=words)

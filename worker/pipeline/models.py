@@ -128,6 +128,7 @@ class ParsedArticle(Frozen):
     published: str | None = None
     language: str | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    word_count: int | None = Field(default=None, ge=0)  # of the body, when parse counted it
 
     @property
     def body(self) -> str:

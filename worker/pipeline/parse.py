@@ -614,6 +614,7 @@ def _finish(
             published=published or None,
             language=language or detect_language("\n".join(body)),
             metadata=metadata,
+            word_count=verdict.words,
         )
     except (ValidationError, RecursionError) as exc:  # e.g. absurdly nested metadata
         raise ParseError(f"the parsed article is invalid: {exc}") from None
