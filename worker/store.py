@@ -61,9 +61,18 @@ local function generations(count)
   if count <= LAST[1] then return 1 elseif count <= LAST[2] then return 2 end
   return 3
 end
+-- A band's bucket and field in generation g are the same in every epoch:
+-- formatted once (number formatting is most of a lookup's cost in Lua).
+local parts = {}
 local function bucket(e, g, b)
-  local h, width = tonumber(ARGV[19 + b]), 2 ^ (32 - BITS[g])
-  return lsh .. e .. ':' .. g .. ':' .. (b - 1) .. ':' .. math.floor(h / width), h % width
+  local p = parts[g * 64 + b]
+  if not p then
+    local h, width = tonumber(ARGV[19 + b]), 2 ^ (32 - BITS[g])
+    p = {':' .. g .. ':' .. (b - 1) .. ':' .. string.format('%d', math.floor(h / width)),
+         string.format('%d', h % width)}
+    parts[g * 64 + b] = p
+  end
+  return lsh .. e .. p[1], p[2]
 end
 local function doc_number(bin)
   local a, b, c, d = string.byte(bin, 1, 4)
