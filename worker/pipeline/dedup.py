@@ -47,12 +47,13 @@ BANDS, ROWS = 16, 4
 SKETCH_BYTES = 32
 
 SHINGLE_WORDS = 3
-# MinHash permutations: x -> (a * x + b) mod 2**64 with odd a is a bijection
-# of the 64-bit shingle hashes; a signature value is the high half of the
-# minimum. Fixed seed: signatures must agree across processes and releases.
+# MinHash permutations: x -> (a * x + b) mod 2**32 with odd a permutes the
+# high halves of the (well mixed) 64-bit shingle hashes; 32-bit arithmetic
+# runs twice as fast as 64-bit in numpy. Fixed seed: signatures must agree
+# across processes and releases.
 _rng = np.random.default_rng(20261127)
-_A: Final = _rng.integers(0, 2**63, size=256, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-_B: Final = _rng.integers(0, 2**63, size=256, dtype=np.uint64)
+_A: Final = _rng.integers(0, 2**31, size=256, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+_B: Final = _rng.integers(0, 2**32, size=256, dtype=np.uint32)
 # A shingle's hash: its word hashes, each times the odd constant of its place.
 _PLACE: Final = _rng.integers(0, 2**63, size=8, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 _HIGH: Final = np.uint64(32)
@@ -95,15 +96,16 @@ def _shingle_hashes(normalized: str, k: int = SHINGLE_WORDS, *, distinct: bool =
 
 def minhash(hashes: U64Array, num_perm: int = 64) -> npt.NDArray[np.uint32]:
     """The MinHash signature of a shingle set under ``num_perm`` fixed
-    permutations of the 64-bit hash space."""
+    permutations of the 32-bit hash space."""
     if num_perm > len(_A):
         raise ValueError(f"at most {len(_A)} permutations")
     if hashes.size == 0:
         return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
-    permuted = np.multiply.outer(_A[:num_perm], hashes)
+    high = (hashes >> _HIGH).astype(np.uint32)
+    permuted = np.multiply.outer(_A[:num_perm], high)
     permuted += _B[:num_perm, None]
-    lowest: U64Array = permuted.min(axis=1)
-    return (lowest >> _HIGH).astype(np.uint32)
+    lowest: npt.NDArray[np.uint32] = permuted.min(axis=1)
+    return lowest
 
 
 def jaccard_estimate(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
