@@ -89,9 +89,9 @@ _INNER_PUNCT: Final = re.compile(r"['.,](?<=\w['.,])(?=\w)")
 # become spaces. bytes.translate on the UTF-8 form is a plain table lookup,
 # and safe: ASCII bytes never occur inside a multi-byte character.
 _ASCII_PUNCT: Final = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
-# Non-ASCII punctuation, symbols and combining marks; the marks must survive
-# hashing (they are parts of words in many scripts), see _keep_marks.
-_NON_ASCII_NON_WORD: Final = re.compile(r"[^\w\s\x00-\x7f]+")
+# Runs of non-ASCII characters: a range class scans fast, unlike a negated
+# \w (a Unicode lookup per character); _fold_symbols then handles each run.
+_NON_ASCII: Final = re.compile(r"[^\x00-\x7f]+")
 
 # Scripts written without spaces between words: each character counts as one
 # word so that a Chinese or Japanese article is not "too short".
@@ -204,9 +204,15 @@ def fold_typography(text: str) -> str:
     return _TYPOGRAPHY.sub(lambda m: _TYPOGRAPHY_MAP[m.group()], text)
 
 
-def _keep_marks(match: re.Match[str]) -> str:
-    # Combining marks are parts of letters (Devanagari vowel signs, ...).
-    return "".join(c if unicodedata.category(c)[0] == "M" else " " for c in match.group())
+def _fold_symbols(match: re.Match[str]) -> str:
+    # Punctuation and symbols become spaces; letters, digits, spaces and
+    # combining marks (parts of letters: Devanagari vowel signs, ...) stay.
+    run = match.group()
+    if run.isalnum():
+        return run
+    return "".join(
+        c if c.isalnum() or c.isspace() or unicodedata.category(c)[0] == "M" else " " for c in run
+    )
 
 
 def normalize_for_hash(text: str) -> str:
@@ -222,7 +228,7 @@ def normalize_for_hash(text: str) -> str:
     text = fold_typography(text).casefold()
     text = _INNER_PUNCT.sub("", text).encode().translate(_ASCII_PUNCT).decode()
     if not text.isascii():
-        text = _NON_ASCII_NON_WORD.sub(_keep_marks, text)
+        text = _NON_ASCII.sub(_fold_symbols, text)
     return " ".join(text.split())
 
 
