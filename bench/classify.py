@@ -16,6 +16,10 @@ Protocols (``--protocols``, comma-separated; default ``heldout,speed``):
 - ``speed``: articles/s of ``TopicModel.predict`` for 4 KB articles on one
   core, the artifact size and the process memory.
 
+``heldout`` and ``loco`` fit with the shipped settings: hashed word n-grams plus
+the distilled MiniLM word vectors. ``--no-word-vectors`` fits the hashed n-grams
+alone (the format-2 model), for comparison on the same splits.
+
     .venv/bin/python bench/classify.py [--protocols heldout,loco,speed] [--corpus NAME]
 """
 
@@ -37,6 +41,7 @@ from worker.training import (
     CORPORA,
     DEFAULT_ARTIFACT,
     Item,
+    TrainSettings,
     deduplicate,
     evaluate_heldout,
     evaluate_loco,
@@ -80,9 +85,9 @@ def brief(result: dict[str, Any]) -> str:
     )
 
 
-def run_heldout(kept: list[Item], seed: int) -> dict[str, Any]:
+def run_heldout(kept: list[Item], seed: int, settings: TrainSettings) -> dict[str, Any]:
     started = time.perf_counter()
-    report, _ = evaluate_heldout(kept, DEFAULT_LABELS, seed=seed)
+    report, _ = evaluate_heldout(kept, DEFAULT_LABELS, seed=seed, settings=settings)
     if "skipped" in report:
         print(f"held-out skipped: {report['skipped']}")
         return report
@@ -104,9 +109,11 @@ def run_heldout(kept: list[Item], seed: int) -> dict[str, Any]:
     return report
 
 
-def run_loco(corpora_dir: Path, seed: int, only: list[str] | None) -> dict[str, Any]:
+def run_loco(
+    corpora_dir: Path, seed: int, only: list[str] | None, settings: TrainSettings
+) -> dict[str, Any]:
     started = time.perf_counter()
-    results = evaluate_loco(corpora_dir, seed=seed, only=only)
+    results = evaluate_loco(corpora_dir, seed=seed, only=only, settings=settings)
     print("\n== leave one corpus out (fit on the others, score the left-out one)")
     for name, result in results.items():
         title = result.get("title_only")
@@ -184,7 +191,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("-n", type=int, default=2000, help="speed: number of articles")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument(
+        "--no-word-vectors",
+        action="store_true",
+        help="heldout/loco: hashed n-grams only, without the distilled word vectors",
+    )
     args = parser.parse_args()
+    settings = TrainSettings(word_vectors=None) if args.no_word_vectors else TrainSettings()
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = set(protocols) - {"heldout", "loco", "artifact", "speed"}
     if unknown:
@@ -199,12 +212,12 @@ def main() -> None:
     if "heldout" in protocols:
         kept, stats = deduplicate(load_corpora(args.corpora))
         print(f"{stats['kept']} items after de-duplication ({json.dumps(stats)})")
-        figures["heldout"] = run_heldout(kept, args.seed)
+        figures["heldout"] = run_heldout(kept, args.seed, settings)
     if "loco" in protocols:
         known = {c.name for c in CORPORA}
         if args.corpus and set(args.corpus) - known:
             raise SystemExit(f"unknown corpora {sorted(set(args.corpus) - known)}")
-        figures["loco"] = run_loco(args.corpora, args.seed, args.corpus)
+        figures["loco"] = run_loco(args.corpora, args.seed, args.corpus, settings)
     if "artifact" in protocols or "speed" in protocols:
         model = load_artifact(args.artifact)
         if "artifact" in protocols:

@@ -17,6 +17,9 @@ Procedure of :func:`train` (and :func:`train_jsonl`, same code path):
    temperature (least log-loss) and the "other" fallback threshold (best
    macro-F1); score the test items (accuracy, macro-F1, per-label P/R/F1,
    confusion, ECE, per corpus, by length);
+   Features are the hashed word n-grams and, by default, the pooled static word
+   vectors of ``models/minilm-static.npz`` (distilled from all-MiniLM-L6-v2 by
+   ``bench/distill.py``; training only reads that file, it needs no torch);
 4. refit the weights with the same settings on *all* items (+ views) and ship
    them with the temperature and threshold from step 3 (the held-out figures
    describe this procedure; the shipped weights have also seen those items).
@@ -27,6 +30,7 @@ Everything is deterministic: same data and settings, byte-identical artifact.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import html
 import importlib
@@ -49,8 +53,9 @@ from worker.pipeline.classify import (
     DEFAULT_LABELS,
     FEATURIZER,
     TopicModel,
-    featurize,
+    WordVectors,
 )
+from worker.pipeline.classify import _featurize as _featurize_words
 from worker.pipeline.classify import normalize_text as _normalize_text
 from worker.pipeline.errors import ModelError
 
@@ -58,6 +63,7 @@ __all__ = [
     "CORPORA",
     "DEFAULT_ARTIFACT",
     "DEFAULT_VERSION",
+    "DEFAULT_WORD_VECTORS",
     "Corpus",
     "Item",
     "TrainSettings",
@@ -69,6 +75,7 @@ __all__ = [
     "load_artifact",
     "load_corpora",
     "load_jsonl",
+    "load_word_vectors",
     "train",
     "train_items",
     "train_jsonl",
@@ -76,7 +83,9 @@ __all__ = [
 ]
 
 DEFAULT_ARTIFACT: Final = Path(__file__).parent / "models" / "topic-v1.npz"
-DEFAULT_VERSION: Final = "topic-hash-v2"
+DEFAULT_VERSION: Final = "topic-hash-minilm-v3"
+# Static word vectors distilled from all-MiniLM-L6-v2 (bench/distill.py); training input.
+DEFAULT_WORD_VECTORS: Final = Path(__file__).parent / "models" / "minilm-static.npz"
 
 # Settings of the linear model, chosen on held-out and leave-one-corpus-out runs
 # (v1: C in 3/10/30, idf on/off, class weights none/balanced; v2: C 3 vs 10 with
@@ -87,6 +96,11 @@ CLASS_WEIGHT: Final = "balanced"
 MAX_ITER: Final = 1000
 TOL: Final = 1e-4
 USE_IDF: Final = True
+# Word-vector block: how many of the distilled dimensions, and the norm of the block
+# next to the unit-norm hashed block (chosen on held-out and leave-one-corpus-out runs,
+# see bench/embed_compare.py).
+EMBED_DIMS: Final = 256
+EMBED_SCALE: Final = 2.0
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -316,10 +330,27 @@ class TrainSettings:
     idf: bool = USE_IDF
     calibrate: bool = True  # temperature scaling on the calibration split
     fallback: str | None = "other"  # low-confidence label (when it is one of the labels)
+    word_vectors: Path | None = DEFAULT_WORD_VECTORS  # None: hashed n-grams only
+    embed_dims: int = EMBED_DIMS
+    embed_scale: float = EMBED_SCALE
+
+    def embedding(self) -> WordVectors | None:
+        if self.word_vectors is None:
+            return None
+        return load_word_vectors(self.word_vectors, self.embed_dims, self.embed_scale)
 
     def as_dict(self) -> dict[str, Any]:
+        vectors = None
+        if self.word_vectors is not None:
+            vectors = {
+                "file": self.word_vectors.name,
+                "sha256": hashlib.sha256(self.word_vectors.read_bytes()).hexdigest(),
+                "dims": self.embed_dims,
+                "scale": self.embed_scale,
+            }
         return {
             "n_features": self.n_features,
+            "word_vectors": vectors,
             "featurizer": FEATURIZER,
             "char_ngrams": list(self.char_ngrams),
             "char_limit": self.char_limit,
@@ -333,6 +364,31 @@ class TrainSettings:
             "max_iter": MAX_ITER,
             "tol": TOL,
         }
+
+
+@functools.lru_cache(maxsize=4)
+def load_word_vectors(
+    path: Path, dims: int = EMBED_DIMS, scale: float = EMBED_SCALE
+) -> WordVectors:
+    """The distilled table at ``path`` (see ``bench/distill.py``) as a model's word vectors.
+
+    Keeps the first ``dims`` dimensions (principal components, largest first) and
+    folds each word's SIF weight into its vector.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            words = npz["words"].tobytes().decode("utf-8").split("\n")
+            vectors = npz["vectors"].astype(np.float32)
+            sif = npz["sif"].astype(np.float32)
+            meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelError(f"cannot read word vectors {path}: {exc}") from exc
+    if not 1 <= dims <= vectors.shape[1]:
+        raise ValueError(f"dims must be in 1..{vectors.shape[1]}, got {dims}")
+    source = f"{path.name}: {meta.get('source', '')}"
+    return WordVectors.from_words(
+        words, vectors[:, :dims] * sif[:, None], scale=scale, source=source
+    )
 
 
 def _import(name: str) -> Any:
@@ -377,18 +433,24 @@ def augment(items: Sequence[Item], exclude: Iterable[Item] = ()) -> list[Item]:
 
 
 def _tf_matrix(texts: Sequence[str], settings: TrainSettings) -> Any:
-    """CSR matrix of L2-normalised sublinear tf rows (as ``featurize`` builds them)."""
+    """CSR matrix of the feature rows a model reads: L2-normalised sublinear tf of the
+    ``n_features`` hashed buckets (as ``featurize`` builds them), then, with word
+    vectors, their pooled block (as ``WordVectors.pool`` builds it)."""
     sparse = _import("scipy.sparse")
+    embedding = settings.embedding()
+    n_features = settings.n_features
+    dims = embedding.dims if embedding is not None else 0
+    dense_cols = np.arange(n_features, n_features + dims, dtype=np.int64)
     indptr = np.zeros(len(texts) + 1, dtype=np.int64)
     all_indices: list[npt.NDArray[np.int64]] = []
     all_values: list[npt.NDArray[np.float32]] = []
     for row, text in enumerate(texts):
-        indices, values = featurize(
-            text,
-            settings.n_features,
-            char_ngrams=settings.char_ngrams,
-            char_limit=settings.char_limit,
+        indices, values, words = _featurize_words(
+            text, n_features, None, settings.char_ngrams, settings.char_limit
         )
+        if embedding is not None:
+            indices = np.concatenate([indices, dense_cols])
+            values = np.concatenate([values, embedding.pool(words)])
         all_indices.append(indices)
         all_values.append(values)
         indptr[row + 1] = indptr[row] + len(indices)
@@ -396,26 +458,31 @@ def _tf_matrix(texts: Sequence[str], settings: TrainSettings) -> Any:
     values_cat = np.concatenate(all_values) if all_values else np.zeros(0, np.float32)
     return sparse.csr_matrix(
         (values_cat.astype(np.float64), indices_cat, indptr),
-        shape=(len(texts), settings.n_features),
+        shape=(len(texts), n_features + dims),
     )
 
 
 def _idf(tf: Any, n_features: int) -> npt.NDArray[np.float32]:
     """Smoothed inverse document frequency of every bucket: ``log((1+n)/(1+df)) + 1``."""
-    df = np.bincount(tf.indices, minlength=n_features).astype(np.float64)
+    df = np.bincount(tf.indices, minlength=n_features)[:n_features].astype(np.float64)
     n = tf.shape[0]
     return np.asarray(np.log((1.0 + n) / (1.0 + df)) + 1.0, dtype=np.float32)
 
 
 def _weighted(tf: Any, idf: npt.NDArray[np.float32] | None) -> Any:
-    """Apply idf and re-normalise rows (same result as ``featurize(..., idf)``)."""
+    """Apply idf to the hashed block and re-normalise it (same result as
+    ``featurize(..., idf)``); the word-vector columns after it stay as they are."""
     if idf is None:
         return tf
     from sklearn.preprocessing import normalize
 
     sparse = _import("scipy.sparse")
-    scaled = tf @ sparse.diags(idf.astype(np.float64))
-    return normalize(scaled.tocsr(), norm="l2", copy=False)
+    n_features = len(idf)
+    hashed = tf[:, :n_features] if tf.shape[1] > n_features else tf
+    scaled = normalize((hashed @ sparse.diags(idf.astype(np.float64))).tocsr(), norm="l2")
+    if tf.shape[1] == n_features:
+        return scaled
+    return sparse.hstack([scaled, tf[:, n_features:]], format="csr")
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,9 +506,9 @@ def _fit(tf: Any, y: npt.NDArray[np.int64], n_labels: int, settings: TrainSettin
     from sklearn.linear_model import LogisticRegression
 
     threadpool_limits = _import("threadpoolctl").threadpool_limits
-    n_features = settings.n_features
-    idf = _idf(tf, n_features) if settings.idf else None
+    idf = _idf(tf, settings.n_features) if settings.idf else None
     x = _weighted(tf, idf)
+    n_rows = tf.shape[1]  # hashed buckets, then the word-vector block if any
     present = np.unique(y)
     clf = LogisticRegression(
         C=settings.c,
@@ -454,7 +521,7 @@ def _fit(tf: Any, y: npt.NDArray[np.int64], n_labels: int, settings: TrainSettin
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(x, y)
-    weights = np.zeros((n_features, n_labels), dtype=np.float32)
+    weights = np.zeros((n_rows, n_labels), dtype=np.float32)
     bias = np.full(n_labels, -30.0, dtype=np.float32)  # labels absent from the data
     if len(present) == 2:  # sklearn fits one logit; spread it as +-z/2 over the two labels
         coef = clf.coef_[0] / 2.0
@@ -861,6 +928,7 @@ def train_items(
         threshold=threshold,
         char_ngrams=settings.char_ngrams,
         char_limit=settings.char_limit,
+        embedding=settings.embedding(),
     )
     report = dict(metadata)
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -903,12 +971,12 @@ def train_jsonl(
     """Train on the user's JSON lines ``{"text", "label"}`` with the user's own labels.
 
     Labels default to the sorted set found in the file; ``version`` defaults to
-    ``custom-hash-v2-<first 8 hex digits of the data hash>``.
+    ``custom-hash-minilm-v3-<first 8 hex digits of the data hash>``.
     """
     items = load_jsonl(path)
     if version is None:
         kept, _ = deduplicate(items)
-        version = f"custom-hash-v2-{dataset_sha256(kept)[:8]}"
+        version = f"custom-hash-minilm-v3-{dataset_sha256(kept)[:8]}"
     return train_items(
         items,
         labels=labels,

@@ -1,4 +1,4 @@
-"""Topic classification with hashed word and character n-grams and a linear softmax model.
+"""Topic classification with hashed word n-grams, static word vectors and a linear softmax model.
 
 Pure module: no I/O, no logging. A :class:`TopicModel` is trained elsewhere
 (``worker.training``) and shipped as bytes (an ``.npz`` archive without pickle).
@@ -11,6 +11,13 @@ mod 2**64 mixed with MurmurHash3's finaliser; never Python's salted ``hash()``)
 into ``n_features`` buckets; counts get sublinear scaling ``1 + log(tf)``, an IDF
 weight, and the vector is L2-normalised. The whole text is hashed with a few
 numpy operations, no Python loop per word.
+
+A model may also carry static word vectors (:class:`WordVectors`, distilled from
+all-MiniLM-L6-v2 by ``bench/distill.py``): the same words are looked up by their
+64-bit byte hash in a sorted table, their (SIF-weighted) vectors summed, the sum
+L2-normalised and multiplied by a fixed scale. These ``dims`` values follow the
+``n_features`` hashed ones in one feature vector, so one weight matrix covers both.
+Words outside the table contribute nothing to that block.
 
 The model is ``softmax((x @ W + b) / T)`` with a temperature ``T`` fitted on
 held-out data; a top probability below the stored ``threshold`` reports the
@@ -37,17 +44,22 @@ from worker.pipeline.models import Classification
 __all__ = [
     "ARTIFACT_FORMAT",
     "DEFAULT_LABELS",
+    "EMBEDDER",
     "FEATURIZER",
     "TopicModel",
+    "WordVectors",
     "featurize",
     "normalize_text",
     "tokenize",
+    "word_hashes",
 ]
 
-ARTIFACT_FORMAT: Final = 2
+ARTIFACT_FORMAT: Final = 3
 DEFAULT_LABELS: Final = ("geopolitics", "sport", "entertainment", "other")
 # Name of the feature scheme below; stored in artifacts and checked on load.
 FEATURIZER: Final = "words-uni-bi+chars-wb/poly64-fmix64/sublinear-tf/l2"
+# Name of the word-vector scheme (lookup by poly64 word hash, sum, L2, scale).
+EMBEDDER: Final = "static-word-vectors/poly64/sum/l2/scale"
 # Default character n-gram lengths (none: measured, they did not pay for their cost
 # across corpora) and how many bytes of the text they cover when a model uses them.
 CHAR_NGRAMS: Final[tuple[int, ...]] = ()
@@ -78,6 +90,7 @@ _WORD_BYTES: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 # bytes.translate table: ASCII word characters stay, everything else becomes a space.
 _ASCII_TABLE: Final = bytes(c if c in _WORD_BYTES else 0x20 for c in range(256))
 _SPACE: Final = 0x20
+_NO_WORDS: Final = np.zeros(0, dtype=np.uint64)
 
 _FMIX_C1: Final = np.uint64(0xFF51AFD7ED558CCD)
 _FMIX_C2: Final = np.uint64(0xC4CEB9FE1A85EC53)
@@ -88,7 +101,7 @@ _SHIFT33: Final = np.uint64(33)
 _POLY_Q: Final = 0x100000001B3
 _POLY_P: Final = pow(_POLY_Q, -1, 2**64)
 
-_ARRAY_KEYS: Final = ("weights", "bias", "idf", "meta")
+_ARRAY_KEYS: Final = ("weights", "bias", "idf", "meta", "embed_hashes", "embed_vectors")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -162,6 +175,13 @@ def _feature_hashes(
     n-grams are the windows of the first ``char_limit`` bytes that hold no space
     inside (word-bounded, like scikit-learn's ``char_wb``), hashed the same way.
     """
+    return _hashes(padded, char_ngrams, char_limit)[0]
+
+
+def _hashes(
+    padded: bytes, char_ngrams: Sequence[int], char_limit: int
+) -> tuple[U64Array, U64Array]:
+    """(feature hashes as :func:`_feature_hashes`, plain word hashes in text order)."""
     codes = np.frombuffer(padded, dtype=np.uint8)
     n = len(codes)
     pow_q, pow_p = _Powers.get(n + 1)
@@ -183,7 +203,90 @@ def _feature_hashes(
             first = np.flatnonzero(spaces[size - 1 : limit] == spaces[1 : limit - size + 2])
             grams = (prefix[first + size] - prefix[first]) * pow_p[first]
             parts.append(grams ^ np.uint64(size))
-    return _fmix64(np.concatenate(parts))
+    return _fmix64(np.concatenate(parts)), words
+
+
+def word_hashes(words: Sequence[str]) -> U64Array:
+    """The 64-bit hash that feature hashing gives each of ``words`` (before salting).
+
+    Each word must be one token of :func:`tokenize` (lower-case, ``\\w+``).
+    """
+    padded = _padded(" ".join(words))
+    if not padded.strip():
+        return np.zeros(0, dtype=np.uint64)
+    hashes = _hashes(padded, (), 0)[1]
+    if len(hashes) != len(words):
+        raise ValueError("every word must be a single lower-case \\w+ token")
+    return hashes
+
+
+@dataclass(frozen=True, eq=False)
+class WordVectors:
+    """Static word vectors, looked up by the hash of the word (see :func:`word_hashes`).
+
+    ``hashes`` is sorted and unique; ``vectors[i]`` belongs to the word whose hash is
+    ``hashes[i]`` (any per-word weighting already applied). :meth:`pool` sums the
+    vectors of a text's words, L2-normalises the sum and multiplies it by ``scale``.
+    """
+
+    hashes: U64Array  # (n_words,) uint64, strictly increasing
+    vectors: FloatArray  # (n_words, dims) float32 (stored as float16)
+    scale: float = 1.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.hashes.ndim != 1 or self.hashes.dtype != np.uint64 or len(self.hashes) < 1:
+            raise ValueError("word vector hashes must be a non-empty uint64 vector")
+        if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.hashes):
+            raise ValueError(
+                f"word vectors have shape {self.vectors.shape}, expected ({len(self.hashes)}, dims)"
+            )
+        if len(self.hashes) > 1 and not bool(np.all(self.hashes[1:] > self.hashes[:-1])):
+            raise ValueError("word vector hashes must be strictly increasing")
+        if not (math.isfinite(self.scale) and self.scale > 0.0):
+            raise ValueError(f"word vector scale must be a positive number, got {self.scale}")
+
+    @property
+    def dims(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @classmethod
+    def from_words(
+        cls,
+        words: Sequence[str],
+        vectors: npt.NDArray[Any],
+        *,
+        scale: float = 1.0,
+        source: str = "",
+    ) -> WordVectors:
+        """Build the table from words and their vectors (rounded to float16, as stored)."""
+        hashes = word_hashes(words)
+        order = np.argsort(hashes, kind="stable")
+        stored = np.asarray(vectors, dtype=np.float32).astype(np.float16).astype(np.float32)
+        return cls(hashes[order], np.ascontiguousarray(stored[order]), scale, source)
+
+    def pool(self, words: U64Array) -> FloatArray:
+        """The text's block of features from its word hashes (zeros when no word is known)."""
+        # Distinct words first (sorted, which also speeds up the binary search), then
+        # their counts times their vectors: half the work of summing every word's row.
+        unique, counts = np.unique(words, return_counts=True)
+        pos = np.searchsorted(self.hashes, unique)
+        np.minimum(pos, len(self.hashes) - 1, out=pos)
+        hit = self.hashes[pos] == unique
+        if not hit.any():
+            return np.zeros(self.dims, dtype=np.float32)
+        total = counts[hit].astype(np.float32) @ np.take(self.vectors, pos[hit], axis=0)
+        norm = float(np.sqrt(np.dot(total, total)))
+        if norm == 0.0:
+            return np.zeros(self.dims, dtype=np.float32)
+        result: FloatArray = (total * np.float32(self.scale / norm)).astype(np.float32)
+        return result
+
+    def pool_text(self, text: str) -> FloatArray:
+        padded = _padded(text)
+        if not padded.strip():
+            return np.zeros(self.dims, dtype=np.float32)
+        return self.pool(_hashes(padded, (), 0)[1])
 
 
 def featurize(
@@ -201,12 +304,24 @@ def featurize(
     ``1 + log(count)`` (times ``idf[index]`` when given), L2-normalised.
     Deterministic across processes and machines.
     """
+    indices, values, _ = _featurize(text, n_features, idf, char_ngrams, char_limit)
+    return indices, values
+
+
+def _featurize(
+    text: str,
+    n_features: int,
+    idf: FloatArray | None,
+    char_ngrams: Sequence[int],
+    char_limit: int,
+) -> tuple[IntArray, FloatArray, U64Array]:
+    """:func:`featurize` plus the plain word hashes (for :class:`WordVectors`)."""
     if n_features < 1:
         raise ValueError("n_features must be positive")
     padded = _padded(text)
     if not padded.strip():
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    hashes = _feature_hashes(padded, char_ngrams, char_limit)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), _NO_WORDS
+    hashes, words = _hashes(padded, char_ngrams, char_limit)
     if n_features & (n_features - 1) == 0:  # a power of two: mask, same as the modulo
         buckets = np.sort((hashes & np.uint64(n_features - 1)).astype(np.int64))
     else:
@@ -220,7 +335,7 @@ def featurize(
     norm = float(np.sqrt(np.dot(values, values)))
     if norm > 0.0:
         values /= norm
-    return indices, values.astype(np.float32)
+    return indices, values.astype(np.float32), words
 
 
 def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -236,16 +351,18 @@ def _fail(message: str) -> ModelError:
 
 @dataclass(frozen=True, eq=False)
 class TopicModel:
-    """A trained linear topic classifier over hashed word and character features.
+    """A trained linear topic classifier over hashed word features and word vectors.
 
-    ``probabilities`` are ``softmax((x @ W + b) / temperature)``. When ``fallback``
-    names a label, a prediction whose top probability is below ``threshold`` is
-    reported as that label instead ("other" for the default model); the scores of
-    every label are kept as they are.
+    The feature vector is the ``n_features`` hashed values followed, when the model
+    has ``embedding``, by its ``embedding.dims`` pooled word-vector values; ``weights``
+    has a row for each. ``probabilities`` are ``softmax((x @ W + b) / temperature)``.
+    When ``fallback`` names a label, a prediction whose top probability is below
+    ``threshold`` is reported as that label instead ("other" for the default model);
+    the scores of every label are kept as they are.
     """
 
     labels: tuple[str, ...]
-    weights: FloatArray  # (n_features, n_labels) float32
+    weights: FloatArray  # (n_features [+ embedding dims], n_labels) float32
     bias: FloatArray  # (n_labels,) float32
     n_features: int
     version: str
@@ -256,14 +373,16 @@ class TopicModel:
     threshold: float = 0.0
     char_ngrams: tuple[int, ...] = CHAR_NGRAMS
     char_limit: int = CHAR_LIMIT
+    embedding: WordVectors | None = None
 
     def __post_init__(self) -> None:
         n_labels = len(self.labels)
         if n_labels < 2 or len(set(self.labels)) != n_labels:
             raise ValueError("a topic model needs at least two distinct labels")
-        if self.weights.shape != (self.n_features, n_labels):
+        rows = self.n_features + (self.embedding.dims if self.embedding is not None else 0)
+        if self.weights.shape != (rows, n_labels):
             raise ValueError(
-                f"weights have shape {self.weights.shape}, expected ({self.n_features}, {n_labels})"
+                f"weights have shape {self.weights.shape}, expected ({rows}, {n_labels})"
             )
         if self.bias.shape != (n_labels,):
             raise ValueError(f"bias has shape {self.bias.shape}, expected ({n_labels},)")
@@ -292,9 +411,14 @@ class TopicModel:
 
     def logits(self, text: str) -> npt.NDArray[np.float64]:
         """Raw scores ``x @ W + b`` (before the temperature), in the order of ``labels``."""
-        indices, values = self.features(text)
+        indices, values, words = _featurize(
+            text, self.n_features, self.idf, self.char_ngrams, self.char_limit
+        )
         rows = np.take(self.weights, indices, axis=0)  # much faster than weights[indices]
-        result: npt.NDArray[np.float64] = (values @ rows).astype(np.float64) + self.bias
+        scores = values @ rows
+        if self.embedding is not None:
+            scores += self.embedding.pool(words) @ self.weights[self.n_features :]
+        result: npt.NDArray[np.float64] = scores.astype(np.float64) + self.bias
         return result
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
@@ -344,6 +468,15 @@ class TopicModel:
             "temperature": self.temperature,
             "fallback": self.fallback,
             "threshold": self.threshold,
+            "embedding": None
+            if self.embedding is None
+            else {
+                "scheme": EMBEDDER,
+                "dims": self.embedding.dims,
+                "n_words": len(self.embedding.hashes),
+                "scale": self.embedding.scale,
+                "source": self.embedding.source,
+            },
             "metadata": self.metadata,
         }
 
@@ -357,6 +490,9 @@ class TopicModel:
         }
         if self.idf is not None:
             arrays["idf"] = np.ascontiguousarray(self.idf, dtype="<f4")
+        if self.embedding is not None:
+            arrays["embed_hashes"] = np.ascontiguousarray(self.embedding.hashes, dtype="<u8")
+            arrays["embed_vectors"] = np.ascontiguousarray(self.embedding.vectors, dtype="<f2")
         # Like np.savez_compressed, but with fixed zip timestamps so that the
         # bytes depend on the model only.
         buffer = io.BytesIO()
@@ -403,6 +539,7 @@ class TopicModel:
             if not np.all(np.isfinite(array)):
                 raise _fail(f"{name} holds non-finite values")
         try:
+            embedding = _embedding(header["embedding"], arrays)
             return cls(
                 labels=tuple(labels),
                 weights=weights,
@@ -416,9 +553,33 @@ class TopicModel:
                 threshold=header["threshold"],
                 char_ngrams=tuple(header["char_ngrams"]),
                 char_limit=header["char_limit"],
+                embedding=embedding,
             )
         except ValueError as exc:
             raise _fail(str(exc)) from exc
+
+
+def _embedding(spec: dict[str, Any] | None, arrays: dict[str, Any]) -> WordVectors | None:
+    """The model's word vectors from the header entry and the arrays (or None)."""
+    hashes, vectors = arrays.get("embed_hashes"), arrays.get("embed_vectors")
+    if spec is None:
+        if hashes is not None or vectors is not None:
+            raise _fail("word vector arrays without an embedding entry in the header")
+        return None
+    if hashes is None or vectors is None:
+        raise _fail("the header names word vectors but the arrays are missing")
+    if hashes.dtype != np.uint64 or vectors.dtype != np.float16:
+        raise _fail(
+            f"word vectors have dtypes {hashes.dtype}/{vectors.dtype}, expected uint64/float16"
+        )
+    if vectors.ndim != 2 or vectors.shape != (spec["n_words"], spec["dims"]):
+        raise _fail(
+            f"word vectors have shape {vectors.shape}, expected ({spec['n_words']}, {spec['dims']})"
+        )
+    as_float = vectors.astype(np.float32)
+    if not np.all(np.isfinite(as_float)):
+        raise _fail("word vectors hold non-finite values")
+    return WordVectors(hashes, as_float, float(spec["scale"]), spec["source"])
 
 
 def _parse_header(meta: npt.NDArray[Any]) -> dict[str, Any]:
@@ -466,7 +627,30 @@ def _parse_header(meta: npt.NDArray[Any]) -> dict[str, Any]:
     if not isinstance(header.get("metadata", {}), dict):
         raise _fail("metadata must be a JSON object")
     header.setdefault("metadata", {})
+    header["embedding"] = _parse_embedding(header.get("embedding"))
     return header
+
+
+def _parse_embedding(spec: object) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise _fail("embedding must be a JSON object or null")
+    if spec.get("scheme") != EMBEDDER:
+        raise ModelError(
+            f"unsupported word-vector scheme {spec.get('scheme')!r} in topic model artifact "
+            f"(expected {EMBEDDER!r}); retrain the model"
+        )
+    for key in ("dims", "n_words"):
+        if not _is_int(spec.get(key)) or spec[key] < 1:
+            raise _fail(f"embedding {key} must be a positive integer")
+    scale = spec.get("scale")
+    if not isinstance(scale, int | float) or isinstance(scale, bool):
+        raise _fail("embedding scale must be a number")
+    if not isinstance(spec.get("source", ""), str):
+        raise _fail("embedding source must be a string")
+    spec.setdefault("source", "")
+    return spec
 
 
 def _is_int(value: object) -> bool:
