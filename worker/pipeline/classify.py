@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from worker.pipeline.errors import ModelError
+from worker.pipeline.hashing import U64Array, fmix64, poly_hashes
 from worker.pipeline.models import Classification
 
 __all__ = [
@@ -89,23 +90,15 @@ _PUNCTUATION: Final = (
 _WORD_BYTES: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 # bytes.translate table: ASCII word characters stay, everything else becomes a space.
 _ASCII_TABLE: Final = bytes(c if c in _WORD_BYTES else 0x20 for c in range(256))
-_SPACE: Final = 0x20
 _NO_WORDS: Final = np.zeros(0, dtype=np.uint64)
 
-_FMIX_C1: Final = np.uint64(0xFF51AFD7ED558CCD)
-_FMIX_C2: Final = np.uint64(0xC4CEB9FE1A85EC53)
 _UNIGRAM_SALT: Final = np.uint64(0x9E3779B97F4A7C15)
 _BIGRAM_MUL: Final = np.uint64(0xD6E8FEB86659FD93)
-_SHIFT33: Final = np.uint64(33)
-# Polynomial hash of byte strings mod 2**64: base Q (odd) and its inverse.
-_POLY_Q: Final = 0x100000001B3
-_POLY_P: Final = pow(_POLY_Q, -1, 2**64)
 
 _ARRAY_KEYS: Final = ("weights", "bias", "idf", "meta", "embed_hashes", "embed_vectors")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
-U64Array = npt.NDArray[np.uint64]
 
 
 def _padded(text: str) -> bytes:
@@ -136,35 +129,6 @@ def normalize_text(text: str) -> str:
     return " ".join(tokenize(text))
 
 
-def _fmix64(keys: U64Array) -> U64Array:
-    """MurmurHash3's 64-bit finaliser (a bijection with good avalanche)."""
-    x = keys.copy()
-    x ^= x >> _SHIFT33
-    x *= _FMIX_C1
-    x ^= x >> _SHIFT33
-    x *= _FMIX_C2
-    x ^= x >> _SHIFT33
-    return x
-
-
-class _Powers:
-    """Cached powers ``Q**i`` and ``P**i`` mod 2**64, grown on demand (deterministic)."""
-
-    q: U64Array = np.zeros(0, dtype=np.uint64)
-    p: U64Array = np.zeros(0, dtype=np.uint64)
-
-    @classmethod
-    def get(cls, n: int) -> tuple[U64Array, U64Array]:
-        if len(cls.q) < n:
-            size = max(n, 2 * len(cls.q), 1 << 14)
-            with np.errstate(over="ignore"):
-                q = np.full(size, _POLY_Q, dtype=np.uint64)
-                p = np.full(size, _POLY_P, dtype=np.uint64)
-                q[0] = p[0] = 1
-                cls.q, cls.p = np.cumprod(q, dtype=np.uint64), np.cumprod(p, dtype=np.uint64)
-        return cls.q, cls.p
-
-
 def _feature_hashes(
     padded: bytes, char_ngrams: Sequence[int] = CHAR_NGRAMS, char_limit: int = CHAR_LIMIT
 ) -> U64Array:
@@ -182,28 +146,20 @@ def _hashes(
     padded: bytes, char_ngrams: Sequence[int], char_limit: int
 ) -> tuple[U64Array, U64Array]:
     """(feature hashes as :func:`_feature_hashes`, plain word hashes in text order)."""
-    codes = np.frombuffer(padded, dtype=np.uint8)
-    n = len(codes)
-    pow_q, pow_p = _Powers.get(n + 1)
-    prefix = np.zeros(n + 1, dtype=np.uint64)
-    np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * pow_q[:n], out=prefix[1:])
-    is_space = codes == _SPACE
-    edges = np.flatnonzero(is_space[1:] != is_space[:-1]) + 1  # start, end, start, end...
-    starts, ends = edges[0::2], edges[1::2]
-    words = (prefix[ends] - prefix[starts]) * pow_p[starts]
+    poly = poly_hashes(padded)
+    words = poly.words()
     parts = [words ^ _UNIGRAM_SALT, words[:-1] * _BIGRAM_MUL + words[1:]]
-    limit = min(n, char_limit)
+    limit = min(len(padded), char_limit)
     if char_ngrams and limit > 0:
         spaces = np.zeros(limit + 1, dtype=np.int32)
-        np.cumsum(is_space[:limit], out=spaces[1:])
+        np.cumsum(poly.is_space[:limit], out=spaces[1:])
         for size in char_ngrams:
             if limit < size:
                 continue
             # window [i, i + size) with no space at i+1 .. i+size-2
             first = np.flatnonzero(spaces[size - 1 : limit] == spaces[1 : limit - size + 2])
-            grams = (prefix[first + size] - prefix[first]) * pow_p[first]
-            parts.append(grams ^ np.uint64(size))
-    return _fmix64(np.concatenate(parts)), words
+            parts.append(poly.windows(first, size) ^ np.uint64(size))
+    return fmix64(np.concatenate(parts)), words
 
 
 def word_hashes(words: Sequence[str]) -> U64Array:

@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from worker.pipeline.hashing import U64Array, fmix64, word_hashes
+from worker.pipeline.hashing import U64Array, fmix64, hash_words
 from worker.pipeline.models import ParsedArticle
 from worker.pipeline.text import normalize_for_hash
 
@@ -83,7 +83,7 @@ def shingles(text: str, k: int = SHINGLE_WORDS) -> U64Array:
 def _shingle_hashes(normalized: str, k: int = SHINGLE_WORDS, *, distinct: bool = True) -> U64Array:
     """Shingle hashes of already normalized text (words between single
     spaces): word hashes combined k at a time, all in numpy."""
-    words = word_hashes(b" " + normalized.encode("utf-8", "surrogatepass") + b" ")
+    words = hash_words(b" " + normalized.encode("utf-8", "surrogatepass") + b" ")
     if len(words) < k:  # a short text is one shingle, padded with empty words
         words = np.concatenate([words, np.zeros(k - len(words), dtype=np.uint64)])
     n = len(words) - k + 1

@@ -8,12 +8,13 @@ machines (everything is arithmetic mod 2**64).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["U64Array", "fmix64", "word_hashes"]
+__all__ = ["PolyHashes", "Powers", "U64Array", "fmix64", "hash_words", "poly_hashes"]
 
 U64Array = npt.NDArray[np.uint64]
 
@@ -53,13 +54,34 @@ class Powers:
         return cls.q, cls.p
 
 
-def word_hashes(padded: bytes) -> U64Array:
-    """The hash of every space-separated word of ``padded`` (which must start
-    and end with a space), in order.
+@dataclass(frozen=True, slots=True)
+class PolyHashes:
+    """Prefix sums of a padded text's polynomial hash: any window's hash in
+    O(1), every word's at once. Equal byte strings hash equal wherever they
+    are: a window's prefix difference is shifted back to offset 0 by the
+    inverse power."""
 
-    Equal words get equal hashes wherever they are: the prefix difference is
-    shifted back to offset 0 by the inverse power.
-    """
+    prefix: U64Array
+    inverse: U64Array
+    is_space: npt.NDArray[np.bool_]
+    starts: npt.NDArray[np.intp]
+    ends: npt.NDArray[np.intp]
+
+    def windows(self, first: npt.NDArray[np.intp], size: int) -> U64Array:
+        """Hashes of the ``size``-byte windows starting at ``first``."""
+        hashes: U64Array = (self.prefix[first + size] - self.prefix[first]) * self.inverse[first]
+        return hashes
+
+    def words(self) -> U64Array:
+        """Hash of every space-separated word, in order."""
+        hashes: U64Array = (self.prefix[self.ends] - self.prefix[self.starts]) * self.inverse[
+            self.starts
+        ]
+        return hashes
+
+
+def poly_hashes(padded: bytes) -> PolyHashes:
+    """``padded`` must start and end with a space (runs of spaces are fine)."""
     codes = np.frombuffer(padded, dtype=np.uint8)
     n = len(codes)
     pow_q, pow_p = Powers.get(n + 1)
@@ -67,6 +89,10 @@ def word_hashes(padded: bytes) -> U64Array:
     np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * pow_q[:n], out=prefix[1:])
     is_space = codes == SPACE
     edges = np.flatnonzero(is_space[1:] != is_space[:-1]) + 1  # start, end, start, end...
-    starts, ends = edges[0::2], edges[1::2]
-    words: U64Array = (prefix[ends] - prefix[starts]) * pow_p[starts]
-    return words
+    return PolyHashes(prefix, pow_p, is_space, edges[0::2], edges[1::2])
+
+
+def hash_words(padded: bytes) -> U64Array:
+    """The hash of every space-separated word of ``padded`` (which must start
+    and end with a space), in order."""
+    return poly_hashes(padded).words()
