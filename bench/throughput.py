@@ -312,7 +312,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--articles", type=int, default=10_000, help="payloads per max phase")
     ap.add_argument("--workers", type=int, default=2, help="worker processes")
-    ap.add_argument("--batch-size", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--dup-rate", type=float, default=0.1)
     ap.add_argument("--html-share", type=float, default=0.0)
     ap.add_argument("--body-bytes", type=int, default=3600, help="target body size")

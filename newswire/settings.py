@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     queue: str = Field(default="newswire", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     data_dir: Path = Field(default=Path(".newswire"), description="Embedded Redis data.")
 
-    batch_size: int = Field(default=50, ge=1, le=1000)
+    batch_size: int = Field(default=100, ge=1, le=1000)
     max_batch_articles: int = Field(default=1000, ge=1, le=100_000)
     max_payload_bytes: int = Field(default=2_000_000, ge=1024, le=64 * 1024 * 1024)
 
