@@ -91,12 +91,14 @@ if not canon and nbands > 0 then
   local counts = redis.call('MGET', unpack(counters))
   for e = epoch - back, epoch do
     local count = tonumber(counts[e - epoch + back + 1] or '0')
+    -- The generation this article would join, if it is new.
+    local joins = e == epoch and generations(count + 1) or 0
     if count > 0 then
       for g = 1, generations(count) do
         for b = 1, nbands do
           local key, field = bucket(e, g, b)
           local ids
-          if e == epoch then
+          if g == joins then
             -- '_' marks a bucket that exists (and has its expiry): the insert
             -- below then skips the PEXPIRE, most of the time.
             local got = redis.call('HMGET', key, field, '_')
