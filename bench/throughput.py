@@ -78,6 +78,24 @@ def tree_cpu(root: int, *, own: bool = True) -> float:
     return total
 
 
+def tree_peak_rss(root: int) -> dict[int, int]:
+    """Peak resident memory (VmHWM, bytes) of a process and its descendants."""
+    peaks: dict[int, int] = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks[pid] = int(line.split()[1]) * 1024
+        todo.extend(int(c) for c in children)
+    return peaks
+
+
 def redis_cpu(client: Any, *, children: bool = False) -> float:
     """CPU seconds of redis-server's main process, or of its forked
     children (AOF rewrites, snapshots)."""
@@ -232,6 +250,7 @@ class Bench:
         fork = redis_cpu(self.client, children=True) - fork0
         own = time.process_time() - own0
         stats = self.store.stats()
+        peaks = tree_peak_rss(worker.pid)
         stored = stats.get("stored", 0) - before_stats.get("stored", 0)
         mem = self.client.info("memory")["used_memory"] - mem0
         bodies = [p.body_bytes for p in payloads if p.kind == "original"]
@@ -254,6 +273,7 @@ class Bench:
             "aof_rewrites": aof_rewrites(self.client) - rewrites0,
             "producer_cpu_ms_per_article": own / n * 1e3,
             "redis_bytes_per_stored": mem / max(stored, 1),
+            "worker_peak_rss_mb": {str(p): round(v / 2**20, 1) for p, v in peaks.items()},
             "mean_body_bytes": statistics.mean(bodies) if bodies else 0.0,
             "mean_payload_bytes": statistics.mean(len(r.text or "") for r in raws),
         }
@@ -402,6 +422,10 @@ def print_table(r: dict[str, Any]) -> None:
             f"(+ {m['redis_fork_cpu_ms_per_article']:.2f} ms in {m['aof_rewrites']} AOF rewrites)",
         ),
         ("producer CPU per article", f"{m['producer_cpu_ms_per_article']:.2f} ms"),
+        (
+            "worker processes' peak memory",
+            ", ".join(f"{v:.0f} MB" for v in m["worker_peak_rss_mb"].values()) + " (parent first)",
+        ),
         (
             "outcome",
             f"stored {m['stored']}, duplicates {m['duplicates']} "
