@@ -42,6 +42,7 @@ import lxml.etree  # type: ignore[import-untyped]  # no stubs installed
 import lxml.html  # type: ignore[import-untyped]
 import trafilatura
 from pydantic import JsonValue, ValidationError
+from trafilatura.settings import set_date_params
 
 from worker.pipeline.errors import NotAnArticle, ParseError
 from worker.pipeline.gate import MIN_BODY_WORDS, assess
@@ -911,6 +912,10 @@ def _parse_html(html: str, url: str | None) -> ParsedArticle:
             tree,
             fast=blocks > _FALLBACK_MAX_BLOCKS,
             with_metadata=True,
+            # Dates from meta tags, JSON-LD, <time> and the URL; htmldate's
+            # extensive search scans the whole text with regexes (a third of
+            # the HTML path) and mostly finds dates the story mentions.
+            date_extraction_params=set_date_params(extensive=False),
             favor_precision=True,
             include_comments=False,
             include_images=False,
