@@ -361,6 +361,18 @@ def html_article() -> ParsedArticle:
     return html_page(ARTICLE_HTML)
 
 
+def test_html_date_comes_from_markup_not_from_dates_the_story_mentions() -> None:
+    undated = ARTICLE_HTML.replace(
+        '  <meta property="article:published_time" content="2025-05-06T08:00:00+01:00">\n', ""
+    ).replace("get there.</p>", "get there. The first plan was drawn up on 12 March 2019.</p>")
+    assert html_page(undated).published is None
+    timed = undated.replace(
+        "<h1>Tram line to reach new hospital by 2028</h1>",
+        '<h1>Tram line to reach new hospital by 2028</h1><time datetime="2025-05-06">6 May</time>',
+    )
+    assert html_page(timed).published == "2025-05-06"
+
+
 def test_html_title_outlet_and_metadata(html_article: ParsedArticle) -> None:
     assert html_article.title == "Tram line to reach new hospital by 2028"
     assert html_article.outlet == "City Courier"
