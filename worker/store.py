@@ -62,7 +62,7 @@ local function generations(count)
   return 3
 end
 -- A band's bucket and field in generation g are the same in every epoch:
--- formatted once (number formatting is most of a lookup's cost in Lua).
+-- formatted once per call, not once per epoch read.
 local parts = {}
 local function bucket(e, g, b)
   local p = parts[g * 64 + b]
