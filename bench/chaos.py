@@ -135,10 +135,6 @@ def run_chaos(
             )
         queued = len(report.queued)
 
-        def processed() -> int:
-            s = store.stats()
-            return s.get("stored", 0) + s.get("duplicates", 0) + s.get("dead_lettered", 0)
-
         def havoc() -> None:
             nonlocal server
             plan = ["main"] * main_kills + ["child"] * child_kills + ["redis"]
@@ -171,7 +167,7 @@ def run_chaos(
         thread = threading.Thread(target=havoc)
         thread.start()
         thread.join()
-        while processed() < queued and time.monotonic() - started < budget:
+        while store.processed() < queued and time.monotonic() - started < budget:
             time.sleep(0.25)
         time.sleep(1)  # late redeliveries, if any, must change nothing
         took = time.monotonic() - started

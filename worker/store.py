@@ -453,13 +453,17 @@ class Store:
                     last_id = entry_id
                     yield entry_id, fields
 
+    def processed(self) -> int:
+        """Payloads processed so far (stored, duplicate or dead-lettered), as
+        the counters say."""
+        s = self.stats()
+        return s.get("stored", 0) + s.get("duplicates", 0) + s.get("dead_lettered", 0)
+
     def wait_for(self, n: int, *, timeout: float = 30.0) -> bool:
-        """Block until ``n`` payloads have been processed (stored, duplicate or
-        dead-lettered), as the counters say."""
+        """Block until ``n`` payloads have been processed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            s = self.stats()
-            if s.get("stored", 0) + s.get("duplicates", 0) + s.get("dead_lettered", 0) >= n:
+            if self.processed() >= n:
                 return True
             time.sleep(0.05)
         return False

@@ -40,11 +40,6 @@ def settings_for(url: str, tmp_path: Path) -> Settings:
                     _env_file=None)  # type: ignore[call-arg]  # fmt: skip
 
 
-def processed(store: Store) -> int:
-    s = store.stats()
-    return s.get("stored", 0) + s.get("duplicates", 0) + s.get("dead_lettered", 0)
-
-
 def test_poison_message_is_dead_lettered_after_bounded_deliveries(
     redis_url: str, store: Store, tmp_path: Path
 ) -> None:
@@ -117,7 +112,7 @@ def test_redis_restart_mid_run_loses_nothing(tmp_path: Path) -> None:
         # second command, and a Redis that dies between the two loses that
         # message whatever the worker does (see README, "Delivery").
         deadline = time.monotonic() + 60
-        while processed(store) < size:
+        while store.processed() < size:
             assert time.monotonic() < deadline, worker.log_lines()[-20:]
             time.sleep(0.01)
         started = sum('"batch.started"' in line for line in worker.log_lines())
