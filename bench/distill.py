@@ -28,34 +28,22 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import re
+import sys
 import time
-import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from worker.pipeline.npz import npz_bytes  # noqa: E402  (numpy only: fine outside the venv)
+
 OUT = ROOT / "worker" / "models" / "minilm-static.npz"
 SIF_A = 1e-3
 _WORD = re.compile(r"^[a-z0-9]+$")
-
-
-def _write_npz(path: Path, arrays: dict[str, Any]) -> None:
-    """Deterministic .npz (fixed zip timestamps, sorted members, no pickle)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in sorted(arrays):
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            member = io.BytesIO()
-            np.lib.format.write_array(member, arrays[name], allow_pickle=False)
-            archive.writestr(info, member.getvalue(), compresslevel=6)
-    path.write_bytes(buffer.getvalue())
 
 
 def main() -> None:
@@ -131,7 +119,7 @@ def main() -> None:
         "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    _write_npz(args.out, arrays)
+    args.out.write_bytes(npz_bytes(arrays))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -30,7 +30,6 @@ import io
 import json
 import math
 import re
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -41,6 +40,7 @@ import numpy.typing as npt
 from worker.pipeline.errors import ModelError
 from worker.pipeline.hashing import U64Array, fmix64, poly_hashes
 from worker.pipeline.models import Classification
+from worker.pipeline.npz import npz_bytes
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -449,18 +449,7 @@ class TopicModel:
         if self.embedding is not None:
             arrays["embed_hashes"] = np.ascontiguousarray(self.embedding.hashes, dtype="<u8")
             arrays["embed_vectors"] = np.ascontiguousarray(self.embedding.vectors, dtype="<f2")
-        # Like np.savez_compressed, but with fixed zip timestamps so that the
-        # bytes depend on the model only.
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name in sorted(arrays):
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                member = io.BytesIO()
-                np.lib.format.write_array(member, arrays[name], allow_pickle=False)
-                archive.writestr(info, member.getvalue(), compresslevel=6)
-        return buffer.getvalue()
+        return npz_bytes(arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TopicModel:
