@@ -55,44 +55,53 @@ from worker.training import DEFAULT_ARTIFACT, load_artifact  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name, or None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def tree(root: int) -> list[int]:
+    """A process and all its descendants, the root first (by parent pid: a
+    child forked from any thread of its parent is found)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        fields = _proc_stat(int(entry)) if entry.isdigit() else None
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
 def tree_cpu(root: int, *, own: bool = True) -> float:
     """CPU seconds (user + system) of a process (unless not ``own``) and all
     its descendants."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        parents[int(entry)] = int(fields[1])
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / TICK
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += times.get(pid, 0.0) if own or pid != root else 0.0
-        todo.extend(p for p, parent in parents.items() if parent == pid)
+    total = 0.0
+    for pid in tree(root)[0 if own else 1 :]:
+        fields = _proc_stat(pid)
+        if fields is not None:
+            total += (int(fields[11]) + int(fields[12])) / TICK
     return total
 
 
 def tree_peak_rss(root: int) -> dict[int, int]:
     """Peak resident memory (VmHWM, bytes) of a process and its descendants."""
     peaks: dict[int, int] = {}
-    todo = [root]
-    while todo:
-        pid = todo.pop()
+    for pid in tree(root):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
             continue
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 peaks[pid] = int(line.split()[1]) * 1024
-        todo.extend(int(c) for c in children)
     return peaks
 
 
@@ -145,10 +154,6 @@ class Bench:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-    def processed(self) -> int:
-        s = self.store.stats()
-        return s.get("stored", 0) + s.get("duplicates", 0) + s.get("dead_lettered", 0)
 
     def wait_until(self, check: Any, n: int, what: str, timeout: float = 1800) -> float:
         """Poll until check() >= n; returns the time it was first seen."""
@@ -223,17 +228,17 @@ class Bench:
         worker = self.start(["-m", "newswire.cli", "worker", "-c", str(self.args.workers)],
                             "service")  # fmt: skip
         warm = generate(1, seed=99, start=10**9)[0].article
-        before = self.processed()
+        before = self.store.processed()
         with Publisher(self.settings) as pub:
             pub.send([warm])
-        self.wait_until(self.processed, before + 1, "service warm-up", 120)
+        self.wait_until(self.store.processed, before + 1, "service warm-up", 120)
         return worker
 
     def max_phase(self, worker: subprocess.Popen[bytes], payloads: list[Payload]) -> dict[str, Any]:
         raws = [p.article for p in payloads]
         b = self.args.batch_size
         before_stats = self.store.stats()
-        before = self.processed()
+        before = self.store.processed()
         mem0 = self.client.info("memory")["used_memory"]
         cpu0, rcpu0, own0 = tree_cpu(worker.pid), redis_cpu(self.client), time.process_time()
         pool0 = tree_cpu(worker.pid, own=False)
@@ -243,7 +248,7 @@ class Bench:
             for i in range(0, len(raws), b):
                 pub.send(raws[i : i + b])
         pushed = time.perf_counter() - started
-        done = self.wait_until(self.processed, before + len(raws), "articles")
+        done = self.wait_until(self.store.processed, before + len(raws), "articles")
         took = done - started
         wcpu, rcpu = tree_cpu(worker.pid) - cpu0, redis_cpu(self.client) - rcpu0
         pool = tree_cpu(worker.pid, own=False) - pool0
@@ -282,7 +287,7 @@ class Bench:
         """Offer ``rate`` articles/s: every tick, send what is due as one batch."""
         raws = [p.article for p in payloads]
         linger = self.args.linger / 1000
-        before = self.processed()
+        before = self.store.processed()
         sent_at: dict[str, float] = {}
         started = time.time()
         i = 0
@@ -298,7 +303,7 @@ class Bench:
                     i += len(batch)
                 time.sleep(max(0.0, linger - (time.time() - now)))
         offered = len(raws) / (time.time() - started)
-        self.wait_until(self.processed, before + len(raws), "latency articles")
+        self.wait_until(self.store.processed, before + len(raws), "latency articles")
         stored_at: dict[str, float] = {}
         for entry, fields in self.client.xrange(self.store.keys.events, min="-", max="+"):
             if fields.get("id") in sent_at:
@@ -318,13 +323,13 @@ class Bench:
     def fill(self, n: int, start: int) -> dict[str, float]:
         """Push n distinct articles at full speed (the store grows by n)."""
         chunk = 20_000
-        before, t0 = self.processed(), time.perf_counter()
+        before, t0 = self.store.processed(), time.perf_counter()
         with Publisher(self.settings) as pub:
             for s in range(0, n, chunk):
                 part = generate(min(chunk, n - s), dup_rate=0.0, start=start + s, seed=3)
                 for i in range(0, len(part), self.args.batch_size):
                     pub.send([p.article for p in part[i : i + self.args.batch_size]])
-        self.wait_until(self.processed, before + n, "prefill", 7200)
+        self.wait_until(self.store.processed, before + n, "prefill", 7200)
         return {"articles": n, "throughput": n / (time.perf_counter() - t0)}
 
 
