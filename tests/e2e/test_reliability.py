@@ -35,6 +35,21 @@ def article(n: int, tag: str = "") -> RawArticle:
     return RawArticle(kind="text", text=f"Report {tag}{n} On District Matters - Water Desk\n{body}")
 
 
+def other_still_busy(lines: list[str]) -> bool | None:
+    """After the newest batch start: is the other pool process still inside
+    its own latest batch (started, nothing of it logged as processed yet)?
+    None when there is no batch start yet."""
+    events = [json.loads(line) for line in lines if '"batch.started"' in line
+              or '"article.processed"' in line]  # fmt: skip
+    starts = [(e["pid"], e["batch_id"]) for e in events if e["event"] == "batch.started"]
+    if not starts:
+        return None
+    done = {e["batch_id"] for e in events if e["event"] == "article.processed"}
+    newest_pid = starts[-1][0]
+    others = [batch for pid, batch in starts if pid != newest_pid]
+    return bool(others) and others[-1] not in done
+
+
 def settings_for(url: str, tmp_path: Path) -> Settings:
     return Settings(redis_url=url, key_prefix=PREFIX, queue=QUEUE, data_dir=tmp_path,
                     _env_file=None)  # type: ignore[call-arg]  # fmt: skip
@@ -100,24 +115,32 @@ def test_redis_restart_mid_run_loses_nothing(tmp_path: Path) -> None:
     )  # fmt: skip
     client = connect(server.url)
     store = Store(client, Keys(PREFIX), replay_ttl=3600, events_maxlen=100_000)
-    total, size = 1600, 200
+    total, size = 3200, 400
     try:
         with Publisher(settings_for(server.url, tmp_path)) as publisher:
             articles = [article(n) for n in range(total)]
             for i in range(0, total, size):
                 publisher.send(articles[i : i + size])
         # Stop Redis while both processes are busy with a batch, the first one
-        # stored already. Not while the consumer is fetching: kombu's Redis
+        # stored already. Not while either one is fetching: kombu's Redis
         # transport pops a message (BRPOP) and records it as unacked in a
         # second command, and a Redis that dies between the two loses that
-        # message whatever the worker does (see README, "Delivery").
+        # message whatever the worker does (see README, "Delivery"). So stop
+        # it just after one process starts a batch while the other is still
+        # inside its own: neither is fetching.
         deadline = time.monotonic() + 60
         while store.processed() < size:
             assert time.monotonic() < deadline, worker.log_lines()[-20:]
             time.sleep(0.01)
-        started = sum('"batch.started"' in line for line in worker.log_lines())
-        while sum('"batch.started"' in line for line in worker.log_lines()) == started:
+        seen = sum('"batch.started"' in line for line in worker.log_lines())
+        while True:
             assert time.monotonic() < deadline, worker.log_lines()[-20:]
+            lines = worker.log_lines()
+            started = sum('"batch.started"' in line for line in lines)
+            if started > seen:
+                seen = started
+                if other_still_busy(lines):
+                    break
             time.sleep(0.002)
         server.stop()  # mid-run: graceful, the append-only file is flushed
         time.sleep(2)
