@@ -19,6 +19,8 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Final
 
+import numpy as np
+
 __all__ = [
     "clean_line",
     "clean_text",
@@ -35,11 +37,17 @@ __all__ = [
 # zero-width space, word joiner, BOM, bidi embeddings/overrides (which also
 # defuses "Trojan source" tricks). ZWJ/ZWNJ stay in stored text: Persian,
 # Indic scripts and emoji sequences need them.
-_INVISIBLE: Final = re.compile(
-    "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u00ad\u180e\u200b\u200e\u200f"
-    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufffe\uffff]"
+_INVISIBLE_CHARS: Final = (
+    "\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u00ad\u180e\u200b\u200e\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ufffe\uffff"
 )
+_INVISIBLE: Final = re.compile(f"[{_INVISIBLE_CHARS}]")
+# For comparison the joiners go too.
 _JOINERS: Final = re.compile("[\u200c\u200d]")
+# The ASCII members of _INVISIBLE, for bytes.translate.
+_ASCII_INVISIBLE: Final = bytes(c for c in range(128) if _INVISIBLE.match(chr(c)))
+# ASCII that is not invisible: what _rare_chars leaves out.
+_ASCII_COMMON: Final = bytes(c for c in range(128) if c not in _ASCII_INVISIBLE)
 # Line breaks other than \n that str.splitlines() honours.
 _ODD_BREAKS: Final = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
@@ -77,11 +85,10 @@ _TYPOGRAPHY_MAP: Final = {
     "\u2026": "...",
 }
 # str.translate looks every character of a non-ASCII string up in a dict
-# (~10 us per KB); a regex that only stops at the few typographic characters
-# is several times faster on real text.
-_TYPOGRAPHY: Final = re.compile("[" + re.escape("".join(_TYPOGRAPHY_MAP)) + "]")
-# ASCII text can only hold the map's ASCII keys; str.replace is fastest there.
-_ASCII_TYPOGRAPHY: Final = tuple((k, v) for k, v in _TYPOGRAPHY_MAP.items() if k.isascii())
+# (~10 us per KB); str.replace of the few keys a text holds is much faster.
+_TYPOGRAPHY_ITEMS: Final = tuple(_TYPOGRAPHY_MAP.items())
+# ASCII text can only hold the map's ASCII keys.
+_ASCII_TYPOGRAPHY: Final = tuple((k, v) for k, v in _TYPOGRAPHY_ITEMS if k.isascii())
 
 # Apostrophes and dots/commas inside a word or number ("don't", "U.S.",
 # "12,000", "3.5") are dropped rather than turned into a space. The pattern
@@ -91,9 +98,20 @@ _INNER_PUNCT: Final = re.compile(r"['.,](?<=\w['.,])(?=\w)")
 # become spaces. bytes.translate on the UTF-8 form is a plain table lookup,
 # and safe: ASCII bytes never occur inside a multi-byte character.
 _ASCII_PUNCT: Final = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
-# Runs of non-ASCII characters: a range class scans fast, unlike a negated
-# \w (a Unicode lookup per character); _fold_symbols then handles each run.
-_NON_ASCII: Final = re.compile(r"[^\x00-\x7f]+")
+# The same, and every ASCII character str.split() splits at becomes a space too.
+_ASCII_SPLITTERS: Final = bytes(c for c in range(128) if len(f"a{chr(c)}a".split()) == 2)
+_ASCII_PUNCT_SPACE: Final = bytes.maketrans(
+    string.punctuation.encode() + _ASCII_SPLITTERS,
+    b" " * (len(string.punctuation) + len(_ASCII_SPLITTERS)),
+)
+# _INNER_PUNCT on ASCII bytes, where \w is [A-Za-z0-9_].
+_ASCII_INNER_PUNCT: Final = re.compile(rb"['.,](?<=[A-Za-z0-9_]['.,])(?=[A-Za-z0-9_])")
+# Runs of non-ASCII characters in UTF-8: a byte range scans fast, unlike a
+# negated \w (a Unicode lookup per character); _fold_symbols handles each run.
+_NON_ASCII_BYTES: Final = re.compile(rb"[\x80-\xff]+")
+# Real text holds a handful of distinct non-ASCII characters: each is
+# replaced in one pass when there are no more than this many.
+_FEW_SYMBOLS: Final = 64
 
 # Scripts written without spaces between words: each character counts as one
 # word so that a Chinese or Japanese article is not "too short".
@@ -106,6 +124,7 @@ _PUNCTUATION: Final = (
     + "\u2013\u2014\u2015\u2026\u00ab\u00bb\u2018\u2019\u201c\u201d"  # dashes, quotes
     + "\u00b7\u2022\u00a7\u00b6\u2020\u2021\u00b0"  # bullets, section, dagger, degree
 )
+_SPACE: Final = 0x20
 _ASCII_PUNCTUATION: Final = string.punctuation.encode()
 # str.split() also splits at the information separators; bytes.split() not.
 _SEPARATORS_TO_SPACE: Final = bytes.maketrans(b"\x1c\x1d\x1e\x1f", b"    ")
@@ -201,22 +220,34 @@ def reflow(lines: Sequence[str]) -> list[str]:
 def fold_typography(text: str) -> str:
     """Curly quotes, primes and guillemets to straight quotes, dashes and minus
     to ``-``, the ellipsis character to ``...``. For comparison only."""
-    if text.isascii():
-        for char, folded in _ASCII_TYPOGRAPHY:
+    # Every key is one character and no value holds a key, so replacing
+    # the keys one after another is the same as replacing them all at once;
+    # a substring test scans far faster than a regex with a callback.
+    for char, folded in _ASCII_TYPOGRAPHY if text.isascii() else _TYPOGRAPHY_ITEMS:
+        if char in text:
             text = text.replace(char, folded)
-        return text
-    return _TYPOGRAPHY.sub(lambda m: _TYPOGRAPHY_MAP[m.group()], text)
+    return text
 
 
-def _fold_symbols(match: re.Match[str]) -> str:
-    # Punctuation and symbols become spaces; letters, digits, spaces and
-    # combining marks (parts of letters: Devanagari vowel signs, ...) stay.
-    run = match.group()
-    if run.isalnum():
-        return run
-    return "".join(
-        c if c.isalnum() or c.isspace() or unicodedata.category(c)[0] == "M" else " " for c in run
-    )
+def _fold_symbols(data: bytes) -> bytes:
+    """Non-ASCII punctuation and symbols in UTF-8 ``data`` become spaces;
+    letters, digits, spaces and combining marks (parts of letters: Devanagari
+    vowel signs, ...) stay."""
+    chars = _rare_chars(data)
+    if len(chars) > _FEW_SYMBOLS:  # a replace per character would be quadratic
+        return _NON_ASCII_BYTES.sub(lambda m: _fold_run(m.group().decode()).encode(), data)
+    for c in chars:
+        if not _keeps(c):
+            data = data.replace(c.encode(), b" ")
+    return data
+
+
+def _keeps(c: str) -> bool:
+    return c.isalnum() or c.isspace() or unicodedata.category(c)[0] == "M"
+
+
+def _fold_run(run: str) -> str:
+    return run if run.isalnum() else "".join(c if _keeps(c) else " " for c in run)
 
 
 def normalize_for_hash(text: str) -> str:
@@ -226,14 +257,42 @@ def normalize_for_hash(text: str) -> str:
     folded, punctuation and symbols removed, whitespace collapsed to single
     spaces. Copies that differ only typographically give the same string.
     """
-    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
-    if not text.isascii():
+    if text.isascii():
+        # The same steps on ASCII bytes: controls deleted, "`" folded,
+        # lower-cased, inner punctuation dropped, punctuation to spaces.
+        data = text.encode().translate(None, _ASCII_INVISIBLE).replace(b"`", b"'").lower()
+        return _squeeze(_ASCII_INNER_PUNCT.sub(b"", data).translate(_ASCII_PUNCT_SPACE))
+    # The few distinct rare characters tell which passes are needed at all.
+    rare = _rare_chars(text.encode())
+    if _INVISIBLE.search(rare):
+        text = _INVISIBLE.sub("", text)
+    text = unicodedata.normalize("NFKC", text)
+    # After NFKC: a joiner keeps combining marks on either side in order.
+    if "\u200c" in rare or "\u200d" in rare:
         text = _JOINERS.sub("", text)
     text = fold_typography(text).casefold()
-    text = _INNER_PUNCT.sub("", text).encode().translate(_ASCII_PUNCT).decode()
-    if not text.isascii():
-        text = _NON_ASCII.sub(_fold_symbols, text)
-    return " ".join(text.split())
+    data = _INNER_PUNCT.sub("", text).encode().translate(_ASCII_PUNCT)
+    if not data.isascii():
+        data = _fold_symbols(data)
+        if not data.isascii():  # Unicode spaces: only str.split() knows them
+            return " ".join(data.decode().split())
+    return _squeeze(data.translate(_ASCII_PUNCT_SPACE))
+
+
+def _rare_chars(data: bytes) -> str:
+    """The distinct non-ASCII and invisible ASCII characters of UTF-8
+    ``data`` (deleting ASCII bytes leaves whole multi-byte characters)."""
+    return "".join(set(data.translate(None, _ASCII_COMMON).decode()))
+
+
+def _squeeze(data: bytes) -> str:
+    """ASCII bytes whose whitespace is all spaces, as text with single spaces
+    between words (a numpy mask: 5x faster than split and join)."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    keep = codes != _SPACE
+    keep[1:] |= keep[:-1]  # a space stays when what precedes it is no space
+    squeezed: bytes = codes[keep].tobytes()
+    return squeezed.strip(b" ").decode()
 
 
 def word_count(text: str) -> int:
