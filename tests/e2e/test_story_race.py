@@ -3,6 +3,7 @@ processes: exactly one becomes canonical, the others point to it."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -67,5 +68,6 @@ def test_racing_workers_make_one_canonical_per_story(
     stats = store.stats()
     assert stats["stored"] == 40
     assert stats["duplicates"] == 160
-    processes = {line for w in workers for line in w.log_lines() if '"batch.started"' in line}
-    assert len({p.split('"pid": ')[1].split(",")[0] for p in processes}) >= 3  # they did race
+    events = [json.loads(line) for w in workers for line in w.log_lines() if line.startswith("{")]
+    pids = {e["pid"] for e in events if e["event"] == "batch.started"}
+    assert len(pids) >= 3  # they did race
