@@ -58,6 +58,11 @@ def broker_config(settings: Settings) -> dict[str, Any]:
             # visibility_timeout.
             "unacked_restore_interval": 5,
             "unacked_restore_throttle": 1,
+            # The JSON body as it is, not base64 in the JSON envelope (kombu's
+            # default): a quarter less to encode, store, copy and decode at
+            # every hop. Each message names its encoding, so queued base64
+            # messages still decode.
+            "body_encoding": "utf-8",
         },
         "task_default_queue": settings.queue,
         "task_serializer": "json",
