@@ -718,6 +718,25 @@ def test_normalize_for_hash_of_many_distinct_symbols_matches_its_definition() ->
     assert normalize_for_hash(text) == _reference_normalize_for_hash(text) == "caf\u00e9 5"
 
 
+def _reference_clean_text(text: str) -> str:
+    """clean_text's definition in plain str operations."""
+    lines = re.sub(f"[{_INVISIBLE_CHARS}]", "", unicodedata.normalize("NFC", text)).splitlines()
+    return "\n".join(" ".join(line.split()) for line in lines)
+
+
+_SPACING = st.sampled_from(
+    [*" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x00\x85\xa0", "\r\n", "\u2028", "\u3000",
+     "\u2003", "\u1680", "\u202f", "\u200b", "e\u0301", "\u2019", "ab", "Z9."]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@example(" a  b \n\n \u3000c\t\n")
+@given(st.lists(_SPACING | st.characters(codec="utf-8"), max_size=40).map("".join))
+def test_clean_text_matches_its_plain_definition(text: str) -> None:
+    assert clean_text(text) == _reference_clean_text(text)
+
+
 def test_word_count() -> None:
     assert word_count("") == 0
     assert word_count("Kim's war \u2014 it's 2025! -- | ...") == 4

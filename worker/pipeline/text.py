@@ -125,6 +125,7 @@ _PUNCTUATION: Final = (
     + "\u00b7\u2022\u00a7\u00b6\u2020\u2021\u00b0"  # bullets, section, dagger, degree
 )
 _SPACE: Final = 0x20
+_NEWLINE: Final = 0x0A
 _ASCII_PUNCTUATION: Final = string.punctuation.encode()
 # str.split() also splits at the information separators; bytes.split() not.
 _SEPARATORS_TO_SPACE: Final = bytes.maketrans(b"\x1c\x1d\x1e\x1f", b"    ")
@@ -151,9 +152,21 @@ def clean_text(text: str) -> str:
     horizontal whitespace collapsed to one space, lines stripped. Blank lines
     are kept (they carry structure).
     """
-    # splitlines() knows every Unicode line break; split() every space.
-    lines = _INVISIBLE.sub("", _nfc(text)).splitlines()
-    return "\n".join(" ".join(line.split()) for line in lines)
+    # splitlines() knows every Unicode line break. Then every other space
+    # character becomes " " and the spaces are squeezed on UTF-8 bytes, where
+    # " " and "\n" never occur inside a multi-byte character.
+    if text.isascii():
+        text = text.encode().translate(None, _ASCII_INVISIBLE).decode()
+        return _squeeze_lines("\n".join(text.splitlines()).replace("\t", " ").encode())
+    text = _nfc(text)
+    rare = _rare_chars(text.encode())
+    if _INVISIBLE.search(rare):
+        text = _INVISIBLE.sub("", text)
+    text = "\n".join(text.splitlines()).replace("\t", " ")
+    for c in rare:
+        if c.isspace():  # no-break, em, ideographic spaces...
+            text = text.replace(c, " ")
+    return _squeeze_lines(text.encode())
 
 
 def clean_line(text: str) -> str:
@@ -293,6 +306,20 @@ def _squeeze(data: bytes) -> str:
     keep[1:] |= keep[:-1]  # a space stays when what precedes it is no space
     squeezed: bytes = codes[keep].tobytes()
     return squeezed.strip(b" ").decode()
+
+
+def _squeeze_lines(data: bytes) -> str:
+    """UTF-8 lines whose only spaces are " ", each with single spaces between
+    its words and none at either end."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    space = codes == _SPACE
+    drop = space.copy()
+    drop[1:] &= space[:-1] | (codes[:-1] == _NEWLINE)  # runs, and line starts
+    kept = codes[~drop]
+    space = kept == _SPACE
+    space[:-1] &= kept[1:] == _NEWLINE  # line ends (a last space ends the text)
+    squeezed: bytes = kept[~space].tobytes()
+    return squeezed.decode()
 
 
 def word_count(text: str) -> int:
