@@ -415,6 +415,8 @@ def print_table(r: dict[str, Any]) -> None:
         ratio = m["throughput"] / r["floor"]["throughput"]
         rows.append(("  x floor (target >= 2)", f"{ratio:.2f}"))
     rows.append((f"  / (ceiling x {n}) (target >= 0.6)", f"{m['throughput'] / (ceil * n):.2f}"))
+    with_store = r["ceiling"]["pipeline_plus_store"] * n
+    rows.append((f"  / (ceiling with store x {n})", f"{m['throughput'] / with_store:.2f}"))
     rows += [
         (
             "worker CPU per article",

@@ -91,6 +91,7 @@ _WORD_BYTES: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 # bytes.translate table: ASCII word characters stay, everything else becomes a space.
 _ASCII_TABLE: Final = bytes(c if c in _WORD_BYTES else 0x20 for c in range(256))
 _NO_WORDS: Final = np.zeros(0, dtype=np.uint64)
+_TRUE: Final = np.ones(1, dtype=np.bool_)
 
 _UNIGRAM_SALT: Final = np.uint64(0x9E3779B97F4A7C15)
 _BIGRAM_MUL: Final = np.uint64(0xD6E8FEB86659FD93)
@@ -225,7 +226,12 @@ class WordVectors:
         """The text's block of features from its word hashes (zeros when no word is known)."""
         # Distinct words first (sorted, which also speeds up the binary search), then
         # their counts times their vectors: half the work of summing every word's row.
-        unique, counts = np.unique(words, return_counts=True)
+        if not len(words):
+            return np.zeros(self.dims, dtype=np.float32)
+        # np.unique's own steps without its Python wrappers (~5 us a call).
+        ordered = np.sort(words)
+        starts = np.flatnonzero(np.concatenate((_TRUE, ordered[1:] != ordered[:-1])))
+        unique, counts = ordered[starts], np.diff(starts, append=len(ordered))
         pos = np.searchsorted(self.hashes, unique)
         np.minimum(pos, len(self.hashes) - 1, out=pos)
         hit = self.hashes[pos] == unique
@@ -282,9 +288,9 @@ def _featurize(
         buckets = np.sort((hashes & np.uint64(n_features - 1)).astype(np.int64))
     else:
         buckets = np.sort((hashes % np.uint64(n_features)).astype(np.int64))
-    first = np.flatnonzero(np.concatenate(([True], buckets[1:] != buckets[:-1])))
+    first = np.flatnonzero(np.concatenate((_TRUE, buckets[1:] != buckets[:-1])))
     indices = buckets[first]
-    counts = np.diff(np.append(first, len(buckets)))
+    counts = np.diff(first, append=len(buckets))
     values = 1.0 + np.log(counts.astype(np.float64))
     if idf is not None:
         values *= np.take(idf, indices)

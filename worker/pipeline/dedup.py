@@ -129,7 +129,8 @@ def simhash(hashes: U64Array) -> int:
 def _lsh(hashes: npt.NDArray[np.uint64]) -> tuple[tuple[int, ...], bytes]:
     """The 16 LSH band hashes (32-bit) and the 32-byte verification sketch."""
     sig = minhash(hashes, BANDS * ROWS)
-    bands = tuple(zlib.crc32(sig[b * ROWS : (b + 1) * ROWS].tobytes()) for b in range(BANDS))
+    raw, width = sig.tobytes(), ROWS * sig.itemsize  # one copy, then bytes slices
+    bands = tuple(zlib.crc32(raw[b * width : (b + 1) * width]) for b in range(BANDS))
     sketch = (sig[:SKETCH_BYTES] & np.uint32(0xFF)).astype(np.uint8).tobytes()
     return bands, sketch
 
