@@ -51,8 +51,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     if use_json:
         # newswire's own events (one per article) skip the standard library:
         # rendered straight to the stream with orjson, a line costs a
-        # quarter of the stdlib route. The stream is bound now, before
-        # Celery redirects sys.stdout into its own logger.
+        # quarter of the stdlib route.
         structlog.configure(
             processors=[
                 *_SHARED,
