@@ -1,9 +1,8 @@
 """The Celery task: a thin adapter around the pure pipeline and the store.
 
 It validates the message, runs each article through the pipeline on its own,
-hands the results to the store in chunks (one round trip each, written by a
-background thread while the next articles are analysed), and logs one line
-per article. Store failures are retried inside the task with backoff, then the
+hands the results to the store in one round trip, and logs one line per
+article. Store failures are retried inside the task with backoff, then the
 message is handed back to the queue; every write is idempotent per
 submission, so a second delivery changes nothing.
 """
@@ -15,8 +14,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +29,7 @@ from worker.pipeline.analyze import analyze
 from worker.pipeline.classify import TopicModel
 from worker.pipeline.errors import PermanentError, TransientError
 from worker.pipeline.models import ProcessedArticle, RawArticle
-from worker.store import DeadLetter, Outcome, Store
+from worker.store import DeadLetter, Store
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -89,51 +87,6 @@ def with_backoff(fn: Callable[[], T], *, budget: float, cap: float) -> T:
                 raise
             log.warning("store.retry", attempt=attempt, pause_s=round(pause, 2), error=str(exc))
             time.sleep(pause)
-
-
-# Articles per chunk sent to Redis ahead of the rest of the batch.
-WRITE_CHUNK = 20
-
-_writer: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _write_thread() -> ThreadPoolExecutor:
-    """One writer thread per process (a forked pool process makes its own):
-    chunks are written in the order they are sent."""
-    global _writer
-    if _writer is None or _writer[0] != os.getpid():
-        _writer = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="store-writes"))
-    return _writer[1]
-
-
-class _Writes:
-    """A batch's store writes, sent chunk by chunk in the background."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.chunks: list[tuple[list[ProcessedArticle], Future[list[Outcome]]]] = []
-
-    def send(self, chunk: Sequence[tuple[ProcessedArticle, float]]) -> None:
-        if chunk:
-            articles = [a for a, _ in chunk]
-            self.chunks.append((articles, _write_thread().submit(self.store.record_many, articles)))
-
-    def outcomes(self, redo: Callable[[list[ProcessedArticle]], list[Outcome]]) -> list[Outcome]:
-        """Every chunk's outcomes, in order. From the first chunk that failed
-        on, the rest is written again by ``redo`` (with its retries): writes
-        are idempotent, so one that did land reads back as a replay."""
-        done: list[Outcome] = []
-        for i, (_, future) in enumerate(self.chunks):
-            try:
-                done.extend(future.result())
-            except TransientError:
-                rest = [a for chunk, _ in self.chunks[i:] for a in chunk]
-                for _, later in self.chunks[i + 1 :]:
-                    later.cancel()
-                    with contextlib.suppress(Exception):
-                        later.result()  # never two writers for one article at once
-                return done + redo(rest)
-        return done
 
 
 def _item_key(item: Any, delivery_id: str, index: int) -> str:
@@ -200,10 +153,6 @@ def handle_batch(
     limit = rt.settings.max_batch_articles
     processed: list[tuple[ProcessedArticle, float]] = []
     letters: list[tuple[DeadLetter, float]] = []
-    # Articles go to Redis in chunks while the next ones are analysed: the
-    # process no longer idles while Redis runs the batch's scripts.
-    writes = _Writes(rt.store)
-    sent = 0
 
     for index, item in enumerate(batch.articles):
         started = time.perf_counter()
@@ -223,6 +172,8 @@ def handle_batch(
             article = analyze(
                 raw, rt.model, now=now, max_payload_bytes=rt.settings.max_payload_bytes
             )
+            processed.append((article, time.perf_counter() - started))
+            continue
         except (SoftTimeLimitExceeded, TransientError):
             raise
         except ValidationError as exc:
@@ -234,20 +185,13 @@ def handle_batch(
             # with the traceback in the log, so it can be fixed and replayed.
             blog.exception("article.crashed", article_id=raw.article_id if raw else None)
             reason, text = "internal_error", f"{type(exc).__name__}: {exc}"
-        else:
-            processed.append((article, time.perf_counter() - started))
-            if len(processed) - sent >= WRITE_CHUNK:
-                writes.send(processed[sent:])
-                sent = len(processed)
-            continue
         letter = _letter(item, key, batch.batch_id, raw, reason, text)
         letters.append((letter, time.perf_counter() - started))
 
-    writes.send(processed[sent:])
     store_started = time.perf_counter()
     cap = rt.settings.retry_backoff_max
-    outcomes = writes.outcomes(
-        lambda rest: with_backoff(lambda: rt.store.record_many(rest), budget=retry_budget, cap=cap)
+    outcomes = with_backoff(
+        lambda: rt.store.record_many([a for a, _ in processed]), budget=retry_budget, cap=cap
     )
     written = with_backoff(
         lambda: rt.store.dead_letter_many([d for d, _ in letters]), budget=retry_budget, cap=cap
