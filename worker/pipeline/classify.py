@@ -102,6 +102,16 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 
 
+def _run_lengths(starts: IntArray, total: int) -> IntArray:
+    """Lengths of the runs that begin at ``starts`` (increasing) in ``total`` items:
+    ``np.diff(starts, append=total)`` without its Python-level steps (~10 us a call)."""
+    lengths = np.empty_like(starts)
+    if len(starts):
+        np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
+        lengths[-1] = total - starts[-1]
+    return lengths
+
+
 def _padded(text: str) -> bytes:
     """``text.lower()``'s ``\\w+`` tokens as UTF-8 bytes between spaces, with a space at
     each end; runs of spaces may remain (fast path for ASCII text)."""
@@ -231,7 +241,7 @@ class WordVectors:
         # np.unique's own steps without its Python wrappers (~5 us a call).
         ordered = np.sort(words)
         starts = np.flatnonzero(np.concatenate((_TRUE, ordered[1:] != ordered[:-1])))
-        unique, counts = ordered[starts], np.diff(starts, append=len(ordered))
+        unique, counts = ordered[starts], _run_lengths(starts, len(ordered))
         pos = np.searchsorted(self.hashes, unique)
         np.minimum(pos, len(self.hashes) - 1, out=pos)
         hit = self.hashes[pos] == unique
@@ -290,7 +300,7 @@ def _featurize(
         buckets = np.sort((hashes % np.uint64(n_features)).astype(np.int64))
     first = np.flatnonzero(np.concatenate((_TRUE, buckets[1:] != buckets[:-1])))
     indices = buckets[first]
-    counts = np.diff(first, append=len(buckets))
+    counts = _run_lengths(first, len(buckets))
     values = 1.0 + np.log(counts.astype(np.float64))
     if idf is not None:
         values *= np.take(idf, indices)

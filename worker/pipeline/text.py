@@ -297,10 +297,19 @@ def _rare_chars(data: bytes) -> str:
     return "".join(set(data.translate(None, _ASCII_COMMON).decode()))
 
 
+# Below this, one line is squeezed faster by split and join than by numpy.
+_SHORT_LINE: Final = 2048
+
+
 def _squeeze(data: bytes) -> str:
     """UTF-8 lines whose only spaces are " ", each with single spaces between
     its words and none at either end (numpy masks: 4-5x faster than split
-    and join)."""
+    and join on a whole page)."""
+    if len(data) < _SHORT_LINE and b"\n" not in data:
+        # One short line (a title, a paragraph): numpy's fixed cost per call
+        # is then more than the work, split and join are 2-10x faster. Only
+        # " " separates words here, so bytes.split() splits where " " does.
+        return b" ".join(data.split()).decode()
     codes = np.frombuffer(data, dtype=np.uint8)
     space = codes == _SPACE
     drop = space.copy()
