@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import JsonValue, ValidationError
 
 from worker.pipeline.errors import NotAnArticle, ParseError, PermanentError
-from worker.pipeline.gate import assess
+from worker.pipeline.gate import _CONSENT, _consent_hits, assess
 from worker.pipeline.language import detect_language
 from worker.pipeline.models import ParsedArticle, PayloadKind, RawArticle
 from worker.pipeline.parse import (
@@ -1258,3 +1258,20 @@ def test_html_related_block_links_are_kept_once_in_related() -> None:
     )
     assert [i.title for i in article.related] == [f"Bus fares rise in zone {n}" for n in range(3)]
     assert "Bus fares" not in article.body
+
+
+_CONSENT_PIECES = st.sampled_from(
+    ["cookie", "Cookies", "COOKIE", "consent", "Accept all", "reject  all", "manage options",
+     "Manage preferences", "privacy settings", "privacy policy", "our 842 partners",
+     "legitimate interests", "personalised ads", "Personalized content",
+     "store and/or access information", "coo", "kie", " ", "\n", ".", "x", "\u212a", "\u017f",
+     "\u0130", "\u0131", "pr\u0131vacy policy", "PR\u0130VACY SETT\u0130NGS",
+     "\u017ftore and/or access", "coo\u212aie", "\u00e9", "3"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_CONSENT_PIECES, max_size=12).map("".join))
+def test_consent_hits_count_what_the_consent_pattern_finds(text: str) -> None:
+    # The substring pre-check must never hide a match from the regex.
+    assert _consent_hits(text) == len(_CONSENT.findall(text))

@@ -66,6 +66,40 @@ _CONSENT: Final = re.compile(
     re.IGNORECASE,
 )
 
+# Every _CONSENT match holds one of these (lower-case ASCII).
+_CONSENT_WORDS: Final = (
+    "cookie",
+    "consent",
+    "accept all",
+    "reject all",
+    "manage ",
+    "privacy ",
+    "partners",
+    "legitimate interest",
+    "personali",
+    "store and/or access",
+)
+
+
+# Non-ASCII letters that _CONSENT's IGNORECASE matches to ASCII ones but
+# str.lower() does not map to them (the Kelvin sign it does).
+_ASCII_CASE_TWINS: Final = (("\u0130", "i"), ("\u0131", "i"), ("\u017f", "s"))
+
+
+def _consent_hits(text: str) -> int:
+    """Matches of _CONSENT in ``text``. Substring tests on the lower-cased
+    text rule most texts out first: the regex tries every alternative at
+    every word (~100 us on 1.5 KB of prose) and finds nothing there."""
+    lowered = text
+    if not text.isascii():
+        for twin, letter in _ASCII_CASE_TWINS:
+            if twin in lowered:  # str.replace, unlike str.translate, runs in C
+                lowered = lowered.replace(twin, letter)
+    lowered = lowered.lower()
+    if not any(word in lowered for word in _CONSENT_WORDS):
+        return 0
+    return len(_CONSENT.findall(text))
+
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
@@ -130,8 +164,7 @@ def assess(
         head = f"{title}\n{paragraphs[0]}"
         if _ERROR_PAGE.search(head):
             return Assessment(confidence / 4, "error_page", "an error page, not an article")
-        consent_hits = len(_CONSENT.findall("\n".join(paragraphs)))
-        if consent_hits >= _CONSENT_MIN_HITS:
+        if _consent_hits("\n".join(paragraphs)) >= _CONSENT_MIN_HITS:
             return Assessment(
                 confidence / 4, "cookie_wall", "a cookie or consent wall, not an article"
             )
