@@ -37,9 +37,13 @@ __all__ = ["DeadLetter", "Outcome", "Store", "connect"]
 # grows with the epoch's count, with 16x more buckets each time (bits 9,
 # 13, 17), so buckets hold at most a few dozen entries whether the epoch has 10
 # thousand documents or 4 million: small hashes stay listpack-encoded and
-# the index costs a few hundred bytes an article at any size. A lookup
-# reads each generation the epoch has. d's sketch and 8-byte id sit in hash
-# {sketch}{e}:{d >> 4} field d. Keys expire with their epoch.
+# the index costs a few hundred bytes an article at any size. Each document
+# filed in generation g also moves one bucket of generation g - 1 into g (its
+# entries regrouped by their longer prefix, then the old bucket deleted), so
+# once g has 16 x 2^bits(g-1) documents the older generation is empty and a
+# lookup reads only the generations not yet moved: one, except while moving.
+# d's sketch and 8-byte id sit in hash {sketch}{e}:{d >> 4} field d. Keys
+# expire with their epoch.
 _RECORD = """
 local prev = redis.call('GET', KEYS[1])
 if prev then
@@ -60,6 +64,13 @@ local BITS, LAST = {9, 13, 17}, {16384, 262144}
 local function generations(count)
   if count <= LAST[1] then return 1 elseif count <= LAST[2] then return 2 end
   return 3
+end
+-- Generation g's buckets: 2^bits of them a band. Each document filed in
+-- generation g + 1 moves one of them (see the insert), so g is empty once
+-- g + 1 has that many documents.
+local function buckets_in(g) return 2 ^ BITS[g] * nbands end
+local function moved(count, g)
+  return g < generations(count) and count - LAST[g] >= buckets_in(g)
 end
 -- A band's bucket and field in generation g are the same in every epoch:
 -- formatted once per call, not once per epoch read.
@@ -95,7 +106,7 @@ if not canon and nbands > 0 then
     local joins = e == epoch and generations(count + 1) or 0
     if count > 0 then
       for g = 1, generations(count) do
-        for b = 1, nbands do
+        for b = 1, moved(count, g) and 0 or nbands do
           local key, field = bucket(e, g, b)
           local ids
           if g == joins then
@@ -160,6 +171,32 @@ if not canon then
         redis.call('HSET', key, field, (got[1] or '') .. bin, '_', '')
         redis.call('PEXPIRE', key, ARGV[16])
       end
+    end
+    -- Move one bucket of the generation before (the doc-th since this one
+    -- began), its older entries first, as a lookup reading both would see them.
+    local prev = g - 1
+    local step = prev > 0 and doc - LAST[prev] - 1 or -1
+    if step >= 0 and step < buckets_in(prev) then
+      local band, prefix = step % nbands, math.floor(step / nbands)
+      local old = lsh .. epoch .. ':' .. prev .. ':' .. band .. ':' .. string.format('%d', prefix)
+      local entries = redis.call('HGETALL', old)
+      local owidth, nwidth = 2 ^ (32 - BITS[prev]), 2 ^ (32 - BITS[g])
+      for i = 1, #entries, 2 do
+        if entries[i] ~= '_' then
+          local h = prefix * owidth + tonumber(entries[i])
+          local key = lsh .. epoch .. ':' .. g .. ':' .. band .. ':'
+            .. string.format('%d', math.floor(h / nwidth))
+          local field = string.format('%d', h % nwidth)
+          local got = redis.call('HMGET', key, field, '_')
+          if got[2] then
+            redis.call('HSET', key, field, entries[i + 1] .. (got[1] or ''))
+          else
+            redis.call('HSET', key, field, entries[i + 1] .. (got[1] or ''), '_', '')
+            redis.call('PEXPIRE', key, ARGV[16])
+          end
+        end
+      end
+      if #entries > 0 then redis.call('DEL', old) end
     end
     local skey = sketch_key(epoch, doc)
     redis.call('HSET', skey, doc, ARGV[19] .. ARGV[18])

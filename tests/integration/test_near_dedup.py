@@ -91,7 +91,9 @@ def test_index_entries_expire_after_the_window(store: Store, model: TopicModel) 
 def test_copies_are_found_across_index_generations(store: Store, model: TopicModel) -> None:
     """The index adds buckets as an epoch fills (after 16,384 documents):
     a copy of a story filed before the growth is still found, and so is one
-    of a story filed after it."""
+    of a story filed after it, while the older generation's buckets are
+    moved into the new one (one per document filed) and once they all have
+    been (after 16 x 512 more documents), when lookups read only the new one."""
     import random
 
     rng = random.Random(5)
@@ -132,4 +134,21 @@ def test_copies_are_found_across_index_generations(store: Store, model: TopicMod
         ("near_duplicate", early.id), ("near_duplicate", late.id)
     ]  # fmt: skip
     generations = {k.split(":")[3] for k in store.redis.scan_iter(f"{store.keys.lsh_prefix}*:*:*")}
-    assert generations == {"1", "2"}
+    assert generations == {"1", "2"}  # moving
+
+    more = [filler(i) for i in range(16_500, 16_384 + 16 * 512 + 10)]
+    for i in range(0, len(more), 500):
+        assert {o.verdict for o in store.record_many(more[i : i + 500])} == {"unique"}
+    generations = {k.split(":")[3] for k in store.redis.scan_iter(f"{store.keys.lsh_prefix}*:*:*")}
+    assert generations == {"2"}  # all moved
+    early_again = article(model, "Rail line to reopen, operator says - Daily Post",
+                          [PARAGRAPHS[0], PARAGRAPHS[1], PARAGRAPHS[2], PARAGRAPHS[4]])  # fmt: skip
+    late_again = article(model, "Ferry fares to go up in April - Island News", [
+        "The island ferry company said fares would rise by six percent from April, blaming "
+        "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
+        "The company said it would also add two sailings a day in summer.",
+    ])  # fmt: skip
+    found = store.record_many([early_again, late_again])
+    assert [(o.verdict, o.canonical_id) for o in found] == [
+        ("near_duplicate", early.id), ("near_duplicate", late.id)
+    ]  # fmt: skip
