@@ -6,6 +6,7 @@ script in store.py builds the near-duplicate index keys from the prefixes).
 {p}:recent              zset    article id -> ingested time (unique articles only)
 {p}:dedup:exact:{hash}  string  normalized-body hash -> canonical article id
 {p}:lsh:{e}:n           string  documents in epoch e's near-duplicate index
+{p}:lsh:{e}:m:{g}       string  buckets of generation g moved into a newer one
 {p}:lsh:{e}:{g}:{b}:{n} hash    LSH band bucket of generation g -> doc numbers
 {p}:sketch:{e}:{n}      hash    doc number -> MinHash sketch + article id
 {p}:story:{id}          zset    copies of canonical article id -> time seen

@@ -38,10 +38,12 @@ __all__ = ["DeadLetter", "Outcome", "Store", "connect"]
 # 13, 17), so buckets hold at most a few dozen entries whether the epoch has 10
 # thousand documents or 4 million: small hashes stay listpack-encoded and
 # the index costs a few hundred bytes an article at any size. Each document
-# filed in generation g also moves one bucket of generation g - 1 into g (its
-# entries regrouped by their longer prefix, then the old bucket deleted), so
-# once g has 16 x 2^bits(g-1) documents the older generation is empty and a
-# lookup reads only the generations not yet moved: one, except while moving.
+# filed in generation g also moves one bucket of an older generation into g
+# (its entries regrouped by their longer prefix, then the old bucket
+# deleted) and counts it in {lsh}{e}:m:{g-1}; once that count reaches the
+# older generation's 16 x 2^bits buckets, lookups skip it: they read one
+# generation, except while moving. (A count, not the document number: a
+# worker of an older version files documents without moving anything.)
 # d's sketch and 8-byte id sit in hash {sketch}{e}:{d >> 4} field d. Keys
 # expire with their epoch.
 _RECORD = """
@@ -69,9 +71,6 @@ end
 -- generation g + 1 moves one of them (see the insert), so g is empty once
 -- g + 1 has that many documents.
 local function buckets_in(g) return 2 ^ BITS[g] * nbands end
-local function moved(count, g)
-  return g < generations(count) and count - LAST[g] >= buckets_in(g)
-end
 -- A band's bucket and field in generation g are the same in every epoch:
 -- formatted once per call, not once per epoch read.
 local parts = {}
@@ -97,16 +96,24 @@ local current = {}  -- this epoch's buckets as read, reused by the insert
 if not canon and nbands > 0 then
   -- Near duplicates: candidates share a band; keep the most similar sketch.
   local sketch, best, seen = ARGV[19], tonumber(ARGV[17]), {}
+  -- Per epoch: its document count and how many buckets of generations 1
+  -- and 2 have been moved into the next one.
   local counters = {}
-  for e = epoch - back, epoch do counters[#counters + 1] = lsh .. e .. ':n' end
+  for e = epoch - back, epoch do
+    counters[#counters + 1] = lsh .. e .. ':n'
+    counters[#counters + 1] = lsh .. e .. ':m:1'
+    counters[#counters + 1] = lsh .. e .. ':m:2'
+  end
   local counts = redis.call('MGET', unpack(counters))
   for e = epoch - back, epoch do
-    local count = tonumber(counts[e - epoch + back + 1] or '0')
+    local at = (e - epoch + back) * 3
+    local count = tonumber(counts[at + 1] or '0')
+    local moved = {tonumber(counts[at + 2] or '0'), tonumber(counts[at + 3] or '0')}
     -- The generation this article would join, if it is new.
     local joins = e == epoch and generations(count + 1) or 0
     if count > 0 then
       for g = 1, generations(count) do
-        for b = 1, moved(count, g) and 0 or nbands do
+        for b = 1, (g < 3 and moved[g] >= buckets_in(g)) and 0 or nbands do
           local key, field = bucket(e, g, b)
           local ids
           if g == joins then
@@ -172,11 +179,19 @@ if not canon then
         redis.call('PEXPIRE', key, ARGV[16])
       end
     end
-    -- Move one bucket of the generation before (the doc-th since this one
-    -- began), its older entries first, as a lookup reading both would see them.
-    local prev = g - 1
-    local step = prev > 0 and doc - LAST[prev] - 1 or -1
-    if step >= 0 and step < buckets_in(prev) then
+    -- Move the next bucket of the oldest generation not yet moved into this
+    -- one, its older entries first, as a lookup reading both would see them.
+    local prev, step = nil, nil
+    for pg = 1, g - 1 do
+      local done = tonumber(redis.call('GET', lsh .. epoch .. ':m:' .. pg) or '0')
+      if done < buckets_in(pg) then
+        prev, step = pg, done
+        break
+      end
+    end
+    if prev then
+      local mkey = lsh .. epoch .. ':m:' .. prev
+      if redis.call('INCR', mkey) == 1 then redis.call('PEXPIRE', mkey, ARGV[16]) end
       local band, prefix = step % nbands, math.floor(step / nbands)
       local old = lsh .. epoch .. ':' .. prev .. ':' .. band .. ':' .. string.format('%d', prefix)
       local entries = redis.call('HGETALL', old)
