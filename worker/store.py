@@ -73,16 +73,31 @@ end
 local function buckets_in(g) return 2 ^ BITS[g] * nbands end
 -- A band's bucket and field in generation g are the same in every epoch:
 -- formatted once per call, not once per epoch read.
+-- Band hash h (band numbered from 0) in generation g: the key's tail after
+-- the epoch, and the field.
+local function name(g, band, h)
+  local width = 2 ^ (32 - BITS[g])
+  return ':' .. g .. ':' .. band .. ':' .. string.format('%d', math.floor(h / width)),
+    string.format('%d', h % width)
+end
 local parts = {}
 local function bucket(e, g, b)
   local p = parts[g * 64 + b]
   if not p then
-    local h, width = tonumber(ARGV[19 + b]), 2 ^ (32 - BITS[g])
-    p = {':' .. g .. ':' .. (b - 1) .. ':' .. string.format('%d', math.floor(h / width)),
-         string.format('%d', h % width)}
+    p = {name(g, b - 1, tonumber(ARGV[19 + b]))}
     parts[g * 64 + b] = p
   end
   return lsh .. e .. p[1], p[2]
+end
+-- Set a bucket's field; a bucket new to the index (no '_' in got, the
+-- HMGET of the field and '_') gets its marker and its epoch's expiry.
+local function put(key, field, got, value)
+  if got[2] then
+    redis.call('HSET', key, field, value)
+  else
+    redis.call('HSET', key, field, value, '_', '')
+    redis.call('PEXPIRE', key, ARGV[16])
+  end
 end
 local function doc_number(bin)
   local a, b, c, d = string.byte(bin, 1, 4)
@@ -172,12 +187,7 @@ if not canon then
     for b = 1, nbands do
       local key, field = bucket(epoch, g, b)
       local got = current[g * 64 + b] or redis.call('HMGET', key, field, '_')
-      if got[2] then
-        redis.call('HSET', key, field, (got[1] or '') .. bin)
-      else
-        redis.call('HSET', key, field, (got[1] or '') .. bin, '_', '')
-        redis.call('PEXPIRE', key, ARGV[16])
-      end
+      put(key, field, got, (got[1] or '') .. bin)
     end
     -- Move the next bucket of the oldest generation not yet moved into this
     -- one, its older entries first, as a lookup reading both would see them.
@@ -192,23 +202,15 @@ if not canon then
     if prev then
       local mkey = lsh .. epoch .. ':m:' .. prev
       if redis.call('INCR', mkey) == 1 then redis.call('PEXPIRE', mkey, ARGV[16]) end
-      local band, prefix = step % nbands, math.floor(step / nbands)
-      local old = lsh .. epoch .. ':' .. prev .. ':' .. band .. ':' .. string.format('%d', prefix)
+      local band, base = step % nbands, math.floor(step / nbands) * 2 ^ (32 - BITS[prev])
+      local old = lsh .. epoch .. name(prev, band, base)
       local entries = redis.call('HGETALL', old)
-      local owidth, nwidth = 2 ^ (32 - BITS[prev]), 2 ^ (32 - BITS[g])
       for i = 1, #entries, 2 do
         if entries[i] ~= '_' then
-          local h = prefix * owidth + tonumber(entries[i])
-          local key = lsh .. epoch .. ':' .. g .. ':' .. band .. ':'
-            .. string.format('%d', math.floor(h / nwidth))
-          local field = string.format('%d', h % nwidth)
+          local tail, field = name(g, band, base + tonumber(entries[i]))
+          local key = lsh .. epoch .. tail
           local got = redis.call('HMGET', key, field, '_')
-          if got[2] then
-            redis.call('HSET', key, field, entries[i + 1] .. (got[1] or ''))
-          else
-            redis.call('HSET', key, field, entries[i + 1] .. (got[1] or ''), '_', '')
-            redis.call('PEXPIRE', key, ARGV[16])
-          end
+          put(key, field, got, entries[i + 1] .. (got[1] or ''))
         end
       end
       if #entries > 0 then redis.call('DEL', old) end
