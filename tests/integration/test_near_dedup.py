@@ -27,6 +27,15 @@ PARAGRAPHS = [
     "warning that storms of the kind seen this winter were becoming more frequent.",
 ]
 
+# A second story, unrelated to the first.
+FERRY = [
+    "The island ferry company said fares would rise by six percent from April, blaming "
+    "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
+    "Regular passengers will be able to buy discounted books of tickets, the company said, "
+    "and island residents will keep their existing concession on all sailings.",
+    "The company said it would also add two sailings a day in summer.",
+]
+
 
 @pytest.fixture(scope="module")
 def model() -> TopicModel:
@@ -47,12 +56,7 @@ def test_edited_copy_is_a_near_duplicate_in_the_first_story(
         "Coast line reopening next month - Wire Service",
         ["By Staff Reporter", *PARAGRAPHS[:4]],  # a by-line, the last paragraph dropped
     )
-    other = article(model, "Ferry Fares To Rise - Harbour Times", [
-        "The island ferry company said fares would rise by six percent from April, blaming "
-        "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
-        "Regular passengers will be able to buy discounted books of tickets, the company said, "
-        "and island residents will keep their existing concession on all sailings.",
-    ])  # fmt: skip
+    other = article(model, "Ferry Fares To Rise - Harbour Times", FERRY[:2])
     outcomes = store.record_many([first, copy, other])
     assert [o.verdict for o in outcomes] == ["unique", "near_duplicate", "unique"]
     assert outcomes[1].canonical_id == first.id
@@ -111,24 +115,12 @@ def test_copies_are_found_across_index_generations(store: Store, model: TopicMod
     fillers = [filler(i) for i in range(1, 16_500)]
     for i in range(0, len(fillers), 500):
         assert {o.verdict for o in store.record_many(fillers[i : i + 500])} == {"unique"}
-    late = article(model, "Ferry Fares To Rise - Harbour Times", [
-        "The island ferry company said fares would rise by six percent from April, blaming "
-        "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
-        "Regular passengers will be able to buy discounted books of tickets, the company said, "
-        "and island residents will keep their existing concession on all sailings.",
-        "The company said it would also add two sailings a day in summer.",
-    ])  # fmt: skip
+    late = article(model, "Ferry Fares To Rise - Harbour Times", FERRY)
     assert store.record_many([late])[0].verdict == "unique"
 
     early_copy = article(model, "Coast line reopening - Wire Service",
                          ["By Staff Reporter", *PARAGRAPHS[:4]])  # fmt: skip
-    late_copy = article(model, "Ferry fares up - Wire Service", [
-        "By Staff Reporter",
-        "The island ferry company said fares would rise by six percent from April, blaming "
-        "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
-        "Regular passengers will be able to buy discounted books of tickets, the company said, "
-        "and island residents will keep their existing concession on all sailings.",
-    ])  # fmt: skip
+    late_copy = article(model, "Ferry fares up - Wire Service", ["By Staff Reporter", *FERRY[:2]])
     found = store.record_many([early_copy, late_copy])
     assert [(o.verdict, o.canonical_id) for o in found] == [
         ("near_duplicate", early.id), ("near_duplicate", late.id)
@@ -159,11 +151,7 @@ def test_copies_are_found_across_index_generations(store: Store, model: TopicMod
     assert generations() == {"2"}  # all moved
     early_again = article(model, "Rail line to reopen, operator says - Daily Post",
                           [PARAGRAPHS[0], PARAGRAPHS[1], PARAGRAPHS[2], PARAGRAPHS[4]])  # fmt: skip
-    late_again = article(model, "Ferry fares to go up in April - Island News", [
-        "The island ferry company said fares would rise by six percent from April, blaming "
-        "fuel costs and the price of a new vessel it ordered last year for the busiest route.",
-        "The company said it would also add two sailings a day in summer.",
-    ])  # fmt: skip
+    late_again = article(model, "Ferry fares to go up in April - Island News", [FERRY[0], FERRY[2]])
     found = store.record_many([early_again, late_again])
     assert [(o.verdict, o.canonical_id) for o in found] == [
         ("near_duplicate", early.id), ("near_duplicate", late.id)
