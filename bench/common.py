@@ -39,4 +39,4 @@ def scraped_pages(n: int, *, seed: int = 7) -> list[str]:
 
 # The no-op task of bench/floor_app.py and the counter it bumps.
 FLOOR_TASK = "newswire.bench.noop"
-FLOOR_COUNTER = "bench:floor:done"
+FLOOR_DONE = "bench:floor:done"  # a stream: an entry per no-op task run

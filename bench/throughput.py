@@ -8,12 +8,14 @@ Phases, all on the same machine and the same redis-server:
   no queue, articles/s on one core; and the same plus the store's writes
   (``Store.record_many`` in batches) for reference.
 - floor: a no-op Celery task (bench/floor_app.py), one message per article,
-  the service's worker settings and N processes: first push to last run;
+  the service's worker settings and N processes: first push to last run
+  (the Redis time of the stream entry the last run added);
   ``--repeat`` runs, the median reported.
 - max: the service (``newswire worker -c N``), M payloads pushed in batches:
-  push rate, first push to last stored, CPU seconds per article (worker
-  processes and redis-server), Redis memory per stored article; run
-  ``--repeat`` times from an empty store, the median run reported.
+  push rate, first push to last stored (the Redis time of the last event),
+  CPU seconds per article (worker processes and redis-server), Redis
+  memory per stored article; run ``--repeat`` times from an empty store,
+  the median run reported.
 - latency: a steady offered load of half the max throughput, the producer
   sending what is due every ``--linger`` ms: push-to-stored p50/p95/p99
   (stored = the Redis time of the article's event).
@@ -46,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import FLOOR_COUNTER as COUNTER  # noqa: E402
+from bench.common import FLOOR_DONE  # noqa: E402
 from bench.common import FLOOR_TASK as TASK_NOOP  # noqa: E402
 from bench.payloads import Payload, generate  # noqa: E402
 from newswire.embedded import EmbeddedRedis  # noqa: E402
@@ -160,14 +162,23 @@ class Bench:
             proc.kill()
             proc.wait()
 
-    def wait_until(self, check: Any, n: int, what: str, timeout: float = 1800) -> float:
-        """Poll until check() >= n; returns the time it was first seen."""
+    def wait_until(self, check: Any, n: int, what: str, timeout: float = 1800) -> None:
+        """Poll until check() >= n. Slowly: a poll costs the bench and Redis
+        CPU and wakes a process on a core the workers use (every 5 ms took
+        ~4% of this 2-core machine). Phases that are timed read when their
+        last article finished from Redis (:meth:`last_event_at`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if check() >= n:
-                return time.perf_counter()
-            time.sleep(0.005)
+                return
+            time.sleep(0.1)
         raise SystemExit(f"timed out waiting for {what}: {check()} of {n}")
+
+    def last_event_at(self, stream: str) -> float:
+        """Unix time of the newest entry of ``stream``: its ID is the Redis
+        clock's millisecond when the service stored (or the no-op task ran)."""
+        ((entry, _),) = self.client.xrevrange(stream, count=1)
+        return int(entry.split("-")[0]) / 1000
 
     # -- phases ---------------------------------------------------------------
 
@@ -206,19 +217,22 @@ class Bench:
         )  # fmt: skip
         try:
             settings = self.settings.model_copy(update={"queue": queue})
-            self.client.delete(COUNTER)
+            self.client.delete(FLOOR_DONE)
+
+            def runs() -> int:
+                return int(self.client.xlen(FLOOR_DONE))
+
             bodies = [p.article.model_dump(mode="json", exclude_none=True) for p in payloads]
             with Publisher(settings) as pub:
                 pub.app.send_task(TASK_NOOP, args=[bodies[0]], queue=queue)
-                self.wait_until(lambda: int(self.client.get(COUNTER) or 0), 1, "floor warm-up", 60)
+                self.wait_until(runs, 1, "floor warm-up", 60)
                 cpu0 = tree_cpu(worker.pid) + redis_cpu(self.client)
-                started = time.perf_counter()
+                started = time.time()
                 for body in bodies:
                     pub.app.send_task(TASK_NOOP, args=[body], queue=queue)
-                pushed = time.perf_counter() - started
-            done = self.wait_until(
-                lambda: int(self.client.get(COUNTER) or 0), 1 + len(bodies), "floor tasks"
-            )
+                pushed = time.time() - started
+            self.wait_until(runs, 1 + len(bodies), "floor tasks")
+            done = self.last_event_at(FLOOR_DONE)
             cpu = tree_cpu(worker.pid) + redis_cpu(self.client) - cpu0
         finally:
             self.stop(worker)
@@ -249,12 +263,13 @@ class Bench:
         pool0 = tree_cpu(worker.pid, own=False)
         fork0, rewrites0 = redis_cpu(self.client, children=True), aof_rewrites(self.client)
         aof0 = self.client.info("persistence")["aof_current_size"]
-        started = time.perf_counter()
+        started = time.time()
         with Publisher(self.settings) as pub:
             for i in range(0, len(raws), b):
                 pub.send(raws[i : i + b])
-        pushed = time.perf_counter() - started
-        done = self.wait_until(self.store.processed, before + len(raws), "articles")
+        pushed = time.time() - started
+        self.wait_until(self.store.processed, before + len(raws), "articles")
+        done = self.last_event_at(self.store.keys.events)
         took = done - started
         wcpu, rcpu = tree_cpu(worker.pid) - cpu0, redis_cpu(self.client) - rcpu0
         pool = tree_cpu(worker.pid, own=False) - pool0
