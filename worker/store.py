@@ -45,7 +45,8 @@ __all__ = ["DeadLetter", "Outcome", "Store", "connect"]
 # generation, except while moving. (A count, not the document number: a
 # worker of an older version files documents without moving anything.)
 # d's sketch and 8-byte id sit in hash {sketch}{e}:{d >> 4} field d. Keys
-# expire with their epoch.
+# expire with their epoch; a bucket or sketch hash has a field '_' from its
+# first write on, so the script can tell when a write created it.
 _RECORD = """
 local prev = redis.call('GET', KEYS[1])
 if prev then
@@ -62,7 +63,7 @@ local similarity = '1'
 local epoch, back = tonumber(ARGV[14]), tonumber(ARGV[15])
 local lsh, skp = ARGV[12], ARGV[13]
 local nbands = #ARGV - 19
-local BITS, LAST = {9, 13, 17}, {16384, 262144}
+local BITS, LAST, MOVED = {9, 13, 17}, {16384, 262144}, {':m:1', ':m:2'}
 local function generations(count)
   if count <= LAST[1] then return 1 elseif count <= LAST[2] then return 2 end
   return 3
@@ -77,8 +78,20 @@ local function buckets_in(g) return 2 ^ BITS[g] * nbands end
 -- the epoch, and the field.
 local function name(g, band, h)
   local width = 2 ^ (32 - BITS[g])
-  return ':' .. g .. ':' .. band .. ':' .. string.format('%d', math.floor(h / width)),
+  return string.format(':%d:%d:%d', g, band, math.floor(h / width)),
     string.format('%d', h % width)
+end
+-- Turning a Lua number into a string (sprintf '%.14g', ~0.7 us) was most
+-- of the script's own time: an epoch's key prefix is formatted once, and
+-- counts and document numbers go to Redis as strings.
+local prefixes = {}
+local function index_prefix(e)
+  local p = prefixes[e]
+  if not p then
+    p = lsh .. string.format('%d', e)
+    prefixes[e] = p
+  end
+  return p
 end
 local parts = {}
 local function bucket(e, g, b)
@@ -87,15 +100,15 @@ local function bucket(e, g, b)
     p = {name(g, b - 1, tonumber(ARGV[19 + b]))}
     parts[g * 64 + b] = p
   end
-  return lsh .. e .. p[1], p[2]
+  return index_prefix(e) .. p[1], p[2]
 end
--- Set a bucket's field; a bucket new to the index (no '_' in got, the
--- HMGET of the field and '_') gets its marker and its epoch's expiry.
-local function put(key, field, got, value)
-  if got[2] then
+-- Set a bucket's field (ids: its value as read, false when absent). A
+-- bucket new to the index gets the marker '_' and its epoch's expiry: a new
+-- field comes with the marker, and HSET adding both means a new bucket.
+local function put(key, field, ids, value)
+  if ids then
     redis.call('HSET', key, field, value)
-  else
-    redis.call('HSET', key, field, value, '_', '')
+  elseif redis.call('HSET', key, field, value, '_', '') == 2 then
     redis.call('PEXPIRE', key, ARGV[16])
   end
 end
@@ -104,7 +117,7 @@ local function doc_number(bin)
   return ((a * 256 + b) * 256 + c) * 256 + d
 end
 local function sketch_key(e, doc)
-  return skp .. e .. ':' .. math.floor(doc / 16)
+  return string.format('%s%d:%d', skp, e, math.floor(doc / 16))
 end
 local slen = #ARGV[19]
 local current = {}  -- this epoch's buckets as read, reused by the insert
@@ -115,9 +128,10 @@ if not canon and nbands > 0 then
   -- and 2 have been moved into the next one.
   local counters = {}
   for e = epoch - back, epoch do
-    counters[#counters + 1] = lsh .. e .. ':n'
-    counters[#counters + 1] = lsh .. e .. ':m:1'
-    counters[#counters + 1] = lsh .. e .. ':m:2'
+    local p = index_prefix(e)
+    counters[#counters + 1] = p .. ':n'
+    counters[#counters + 1] = p .. MOVED[1]
+    counters[#counters + 1] = p .. MOVED[2]
   end
   local counts = redis.call('MGET', unpack(counters))
   for e = epoch - back, epoch do
@@ -130,22 +144,15 @@ if not canon and nbands > 0 then
       for g = 1, generations(count) do
         for b = 1, (g < 3 and moved[g] >= buckets_in(g)) and 0 or nbands do
           local key, field = bucket(e, g, b)
-          local ids
-          if g == joins then
-            -- '_' marks a bucket that exists (and has its expiry): the insert
-            -- below then skips the PEXPIRE, most of the time.
-            local got = redis.call('HMGET', key, field, '_')
-            ids = got[1]
-            current[g * 64 + b] = got
-          else
-            ids = redis.call('HGET', key, field)
-          end
+          local ids = redis.call('HGET', key, field)
+          if g == joins then current[g * 64 + b] = ids end
           if ids then
             for i = 1, #ids, 4 do
               local doc = doc_number(string.sub(ids, i, i + 3))
-              if not seen[e .. ':' .. doc] then
-                seen[e .. ':' .. doc] = true
-                local other = redis.call('HGET', sketch_key(e, doc), doc)
+              local at = e * 4294967296 + doc
+              if not seen[at] then
+                seen[at] = true
+                local other = redis.call('HGET', sketch_key(e, doc), string.format('%d', doc))
                 if other then
                   local same = 0
                   for j = 1, slen do
@@ -175,10 +182,10 @@ if not canon then
   redis.call('SET', KEYS[3], ARGV[2])
   redis.call('ZADD', KEYS[4], ARGV[3], id)
   redis.call('ZADD', KEYS[5], ARGV[3], id)
-  redis.call('HINCRBY', KEYS[7], 'stored', 1)
-  redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], 1)
+  redis.call('HINCRBY', KEYS[7], 'stored', '1')
+  redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], '1')
   if nbands > 0 then
-    local counter = lsh .. epoch .. ':n'
+    local counter = index_prefix(epoch) .. ':n'
     local doc = redis.call('INCR', counter)
     if doc == 1 then redis.call('PEXPIRE', counter, ARGV[16]) end
     local g = generations(doc)
@@ -186,38 +193,42 @@ if not canon then
       math.floor(doc / 256) % 256, doc % 256)
     for b = 1, nbands do
       local key, field = bucket(epoch, g, b)
-      local got = current[g * 64 + b] or redis.call('HMGET', key, field, '_')
-      put(key, field, got, (got[1] or '') .. bin)
+      local ids = current[g * 64 + b]
+      if ids == nil then ids = redis.call('HGET', key, field) end
+      put(key, field, ids, (ids or '') .. bin)
     end
     -- Move the next bucket of the oldest generation not yet moved into this
     -- one, its older entries first, as a lookup reading both would see them.
     local prev, step = nil, nil
     for pg = 1, g - 1 do
-      local done = tonumber(redis.call('GET', lsh .. epoch .. ':m:' .. pg) or '0')
+      local done = tonumber(redis.call('GET', index_prefix(epoch) .. MOVED[pg]) or '0')
       if done < buckets_in(pg) then
         prev, step = pg, done
         break
       end
     end
     if prev then
-      local mkey = lsh .. epoch .. ':m:' .. prev
+      local mkey = index_prefix(epoch) .. MOVED[prev]
       if redis.call('INCR', mkey) == 1 then redis.call('PEXPIRE', mkey, ARGV[16]) end
       local band, base = step % nbands, math.floor(step / nbands) * 2 ^ (32 - BITS[prev])
-      local old = lsh .. epoch .. name(prev, band, base)
+      local old = index_prefix(epoch) .. name(prev, band, base)
       local entries = redis.call('HGETALL', old)
       for i = 1, #entries, 2 do
         if entries[i] ~= '_' then
           local tail, field = name(g, band, base + tonumber(entries[i]))
-          local key = lsh .. epoch .. tail
-          local got = redis.call('HMGET', key, field, '_')
-          put(key, field, got, entries[i + 1] .. (got[1] or ''))
+          local key = index_prefix(epoch) .. tail
+          local ids = redis.call('HGET', key, field)
+          put(key, field, ids, entries[i + 1] .. (ids or ''))
         end
       end
       if #entries > 0 then redis.call('DEL', old) end
     end
+    -- Like a bucket, a sketch hash new to the index gets a marker and its
+    -- expiry (whichever document comes first: numbers can be skipped).
     local skey = sketch_key(epoch, doc)
-    redis.call('HSET', skey, doc, ARGV[19] .. ARGV[18])
-    if doc % 16 == 0 or doc == 1 then redis.call('PEXPIRE', skey, ARGV[16]) end
+    if redis.call('HSET', skey, string.format('%d', doc), ARGV[19] .. ARGV[18], '_', '') == 2 then
+      redis.call('PEXPIRE', skey, ARGV[16])
+    end
   end
 else
   if canon ~= id then
@@ -228,9 +239,9 @@ else
     redis.call('SET', ARGV[8] .. id, cjson.encode(record), 'NX')
     redis.call('ZADD', ARGV[7] .. canon, 'NX', ARGV[3], id)
   end
-  redis.call('HINCRBY', KEYS[7], 'duplicates', 1)
+  redis.call('HINCRBY', KEYS[7], 'duplicates', '1')
   if verdict == 'near_duplicate' then
-    redis.call('HINCRBY', KEYS[7], 'near_duplicates', 1)
+    redis.call('HINCRBY', KEYS[7], 'near_duplicates', '1')
   end
 end
 redis.call('SET', KEYS[1], verdict .. ':' .. canon .. ':' .. similarity, 'EX', ARGV[5])

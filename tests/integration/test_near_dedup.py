@@ -156,3 +156,15 @@ def test_copies_are_found_across_index_generations(store: Store, model: TopicMod
     assert [(o.verdict, o.canonical_id) for o in found] == [
         ("near_duplicate", early.id), ("near_duplicate", late.id)
     ]  # fmt: skip
+
+    # Every index key expires with its epoch, however it was made: a bucket
+    # new to the index, a field added to a bucket, a moved bucket, a sketch
+    # hash whose first document number was skipped (by the INCRBY above).
+    keys = [
+        *store.redis.scan_iter(f"{store.keys.lsh_prefix}*", count=1000),
+        *store.redis.scan_iter(f"{store.keys.sketch_prefix}*", count=1000),
+    ]
+    pipe = store.redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.pttl(key)
+    assert len(keys) > 16 * 8192 / 2 and min(pipe.execute()) > 0
