@@ -744,6 +744,35 @@ def test_word_count() -> None:
     assert word_count("\u65b0\u534e\u793e\u62a5\u9053") == 5
 
 
+def _reference_word_count(text: str) -> int:
+    """word_count as first written: every step on the whole text."""
+    cjk_class = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    cjk = len(re.findall(f"[{cjk_class}]", text))
+    text = re.sub(f"[{cjk_class}\u2013\u2014\u2015]", " ", text)  # dashes separate words
+    punctuation = (
+        string.punctuation + "\u2026\u00ab\u00bb\u2018\u2019\u201c\u201d"
+        "\u00b7\u2022\u00a7\u00b6\u2020\u2021\u00b0"
+    )
+    words = [w for w in text.split() if w.strip(punctuation)]
+    return cjk + len(words)
+
+
+_WORDY = (
+    _TRICKY
+    | _SPACING
+    | st.sampled_from(
+        ["\u2013", "\u2015", "\u00ab", "\u2022", "\u00b0", "|", "--", "\u534e", "\u30a2", "it's"]
+    )
+)
+
+
+@settings(max_examples=500, deadline=None)
+@example("a\u2014b \u00a3 5 x\u2028y \u00ab\u00bb")
+@given(st.lists(_WORDY | st.characters(codec="utf-8"), max_size=30).map("".join))
+def test_word_count_matches_its_plain_definition(text: str) -> None:
+    assert word_count(text) == _reference_word_count(text)
+
+
 def test_clean_text_and_clean_line() -> None:
     assert clean_text(" a \u00a0 b \r\n\r\nc\u2028d\x00 ") == "a b\n\nc\nd"
     assert clean_line(" a \n b\u200b\t c ") == "a b c"

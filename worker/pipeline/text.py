@@ -326,16 +326,20 @@ def word_count(text: str) -> int:
     punctuation (dashes also separate words); each CJK character is a word."""
     cjk = 0
     if not text.isascii():
+        # The few distinct non-ASCII characters say which steps apply: a
+        # substring scan of the text per dash and mark cost more than the count.
+        data = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_COMMON)
+        rare = "".join(set(data.decode("utf-8", "surrogatepass")))
         for dash in _WORD_DASHES:
-            if dash in text:
+            if dash in rare:
                 text = text.replace(dash, " ")
-        cjk = len(_CJK_CHAR.findall(text))
-        if cjk:
+        if _CJK_CHAR.search(rare):
+            cjk = len(_CJK_CHAR.findall(text))
             text = _CJK_CHAR.sub(" ", text)
         for mark in _NON_ASCII_PUNCTUATION:
-            if mark in text:
+            if mark in rare:
                 text = text.replace(mark, "")
-        if not text.isascii():  # Unicode spaces: bytes.split() knows only ASCII ones
+        if any(c.isspace() for c in rare):  # bytes.split() knows only ASCII spaces
             text = " ".join(text.split())
     # A token is a word when something is left once its punctuation is
     # deleted: deleting it all at once, as bytes, keeps the loop in C.
