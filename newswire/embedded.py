@@ -110,6 +110,11 @@ class EmbeddedRedis:
             # don't fork a rewrite for every 64 MB of it (Redis's default).
             "--auto-aof-rewrite-min-size",
             AOF_REWRITE_MIN_SIZE,
+            # A rewrite's child spent 60% of its CPU LZF-compressing the
+            # articles' JSON; uncompressed, the base file is ~1.3x larger and
+            # the rewrite (a core taken from the workers) 2.6x cheaper.
+            "--rdbcompression",
+            "no",
             "--logfile",
             str(self.data_dir / "redis.log"),
             "--daemonize",

@@ -20,6 +20,7 @@ def test_redis_has_a_password_persistence_and_no_published_port() -> None:
     assert "--requirepass ${REDIS_PASSWORD" in command
     assert "--appendonly yes" in command
     assert "--auto-aof-rewrite-min-size 512mb" in command  # as the embedded default
+    assert "--rdbcompression no" in command
     assert "ports" not in redis
     assert any(v.endswith(":/data") for v in redis["volumes"])
 
