@@ -37,6 +37,6 @@ def scraped_pages(n: int, *, seed: int = 7) -> list[str]:
     return pages
 
 
-# The no-op task of bench/floor_app.py and the counter it bumps.
+# The no-op task of bench/floor_app.py and the stream it adds an entry to.
 FLOOR_TASK = "newswire.bench.noop"
 FLOOR_DONE = "bench:floor:done"  # a stream: an entry per no-op task run

@@ -317,13 +317,13 @@ class Bench:
         With ``rewrite_after``, Redis is told to rewrite its AOF that many
         seconds in, as it does by itself every few hundred MB of growth."""
         raws = [p.article for p in payloads]
+        linger = self.args.linger / 1000
+        before = self.store.processed()
+        rewrites = aof_rewrites(self.client)
         rewrite = None
         if rewrite_after is not None:
             rewrite = threading.Timer(rewrite_after, self.client.bgrewriteaof)
             rewrite.start()
-        linger = self.args.linger / 1000
-        before = self.store.processed()
-        rewrites = aof_rewrites(self.client)
         sent_at: dict[str, float] = {}
         started = time.time()
         i = 0
