@@ -3,7 +3,9 @@
 Starts its own redis-server (append-only, fsync every second) and worker
 processes on loopback, pushes payloads with duplicates and junk, SIGKILLs
 worker main processes (with their pool) and single pool children several
-times, restarts Redis once, and checks at the end that
+times, restarts Redis once, restarts a worker that exits by itself (as a
+supervisor would: docker-compose.yml's restart policy), and checks at the
+end that
 
     stored + duplicates + dead-lettered + refused = pushed, 0 stored twice.
 
@@ -82,6 +84,7 @@ def write_inbox(folder: Path, payloads: int, seed: int) -> dict[str, int]:
 class Chaos:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    restarts: list[str] = field(default_factory=list)  # workers that exited by themselves
 
 
 def _children(pid: int) -> list[int]:
@@ -123,6 +126,16 @@ def run_chaos(
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
 
+    def supervise() -> None:
+        # As docker-compose.yml's `restart: unless-stopped` does. Celery exits
+        # by itself when a pool process dies while it is still starting its
+        # pool ("Could not start worker processes"), which a child kill soon
+        # after a worker (re)start can cause.
+        for i, w in enumerate(chaos.workers):
+            if w.poll() is not None:
+                chaos.workers[i] = start_worker(i)
+                chaos.restarts.append(f"worker {i} (pid {w.pid}) exited ({w.returncode})")
+
     settings = Settings(redis_url=server.url, key_prefix=PREFIX, _env_file=None)  # type: ignore[call-arg]
     client = connect(server.url)
     store = Store(client, Keys(PREFIX), replay_ttl=3600, events_maxlen=10**7)
@@ -142,6 +155,7 @@ def run_chaos(
             for action in plan:
                 # Strike while work remains, at an uneven pace.
                 time.sleep(rng.uniform(0.3, 1.2))
+                supervise()
                 if action == "main":
                     i = rng.randrange(len(chaos.workers))
                     victim = chaos.workers[i]
@@ -168,6 +182,7 @@ def run_chaos(
         thread.start()
         thread.join()
         while store.processed() < queued and time.monotonic() - started < budget:
+            supervise()
             time.sleep(0.25)
         time.sleep(1)  # late redeliveries, if any, must change nothing
         took = time.monotonic() - started
@@ -196,9 +211,10 @@ def run_chaos(
             "seconds": round(took, 1),
         }
         result["chaos_events"] = len(chaos.events)
+        result["supervisor_restarts"] = len(chaos.restarts)
         for name, count in kinds.items():
             result[f"generated_{name}"] = count
-        for event in chaos.events:
+        for event in chaos.events + chaos.restarts:
             print("  " + event)
         return result
     finally:
