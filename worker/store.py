@@ -72,8 +72,6 @@ end
 -- generation g + 1 moves one of them (see the insert), so g is empty once
 -- g + 1 has that many documents.
 local function buckets_in(g) return 2 ^ BITS[g] * nbands end
--- A band's bucket and field in generation g are the same in every epoch:
--- formatted once per call, not once per epoch read.
 -- Band hash h (band numbered from 0) in generation g: the key's tail after
 -- the epoch, and the field.
 local function name(g, band, h)
@@ -93,6 +91,8 @@ local function index_prefix(e)
   end
   return p
 end
+-- A band's bucket and field in generation g are the same in every epoch:
+-- formatted once per call, not once per epoch read.
 local parts = {}
 local function bucket(e, g, b)
   local p = parts[g * 64 + b]
@@ -102,9 +102,10 @@ local function bucket(e, g, b)
   end
   return index_prefix(e) .. p[1], p[2]
 end
--- Set a bucket's field (ids: its value as read, false when absent). A
--- bucket new to the index gets the marker '_' and its epoch's expiry: a new
--- field comes with the marker, and HSET adding both means a new bucket.
+-- Set a field of an index hash, a bucket or a sketch hash (ids: the field's
+-- value as read, false when absent). A hash new to the index gets the marker
+-- '_' and its epoch's expiry: a new field comes with the marker, and HSET
+-- adding both means a new hash.
 local function put(key, field, ids, value)
   if ids then
     redis.call('HSET', key, field, value)
@@ -149,9 +150,9 @@ if not canon and nbands > 0 then
           if ids then
             for i = 1, #ids, 4 do
               local doc = doc_number(string.sub(ids, i, i + 3))
-              local at = e * 4294967296 + doc
-              if not seen[at] then
-                seen[at] = true
+              local ref = e * 4294967296 + doc
+              if not seen[ref] then
+                seen[ref] = true
                 local other = redis.call('HGET', sketch_key(e, doc), string.format('%d', doc))
                 if other then
                   local same = 0
@@ -223,12 +224,9 @@ if not canon then
       end
       if #entries > 0 then redis.call('DEL', old) end
     end
-    -- Like a bucket, a sketch hash new to the index gets a marker and its
-    -- expiry (whichever document comes first: numbers can be skipped).
-    local skey = sketch_key(epoch, doc)
-    if redis.call('HSET', skey, string.format('%d', doc), ARGV[19] .. ARGV[18], '_', '') == 2 then
-      redis.call('PEXPIRE', skey, ARGV[16])
-    end
+    -- A new field: the sketch hash gets its expiry from whichever of its
+    -- documents comes first (numbers can be skipped).
+    put(sketch_key(epoch, doc), string.format('%d', doc), false, ARGV[19] .. ARGV[18])
   end
 else
   if canon ~= id then

@@ -293,8 +293,9 @@ def normalize_for_hash(text: str) -> str:
 
 def _rare_chars(data: bytes) -> str:
     """The distinct non-ASCII and invisible ASCII characters of UTF-8
-    ``data`` (deleting ASCII bytes leaves whole multi-byte characters)."""
-    return "".join(set(data.translate(None, _ASCII_COMMON).decode()))
+    ``data`` (deleting ASCII bytes leaves whole multi-byte characters; lone
+    surrogates encoded with ``surrogatepass`` come back as themselves)."""
+    return "".join(set(data.translate(None, _ASCII_COMMON).decode("utf-8", "surrogatepass")))
 
 
 # Below this, one line is squeezed faster by split and join than by numpy.
@@ -328,8 +329,7 @@ def word_count(text: str) -> int:
     if not text.isascii():
         # The few distinct non-ASCII characters say which steps apply: a
         # substring scan of the text per dash and mark cost more than the count.
-        data = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_COMMON)
-        rare = "".join(set(data.decode("utf-8", "surrogatepass")))
+        rare = _rare_chars(text.encode("utf-8", "surrogatepass"))
         for dash in _WORD_DASHES:
             if dash in rare:
                 text = text.replace(dash, " ")
