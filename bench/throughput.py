@@ -33,6 +33,7 @@ Phases, all on the same machine and the same redis-server:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -42,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -245,15 +246,20 @@ class Bench:
             "cpu_ms_per_article": cpu / len(bodies) * 1e3,
         }
 
-    def start_service(self) -> subprocess.Popen[bytes]:
+    @contextlib.contextmanager
+    def service(self) -> Iterator[subprocess.Popen[bytes]]:
+        """``newswire worker -c N`` on this Redis, warmed up by one article."""
         worker = self.start(["-m", "newswire.cli", "worker", "-c", str(self.args.workers)],
                             "service")  # fmt: skip
-        warm = generate(1, seed=99, start=10**9)[0].article
-        before = self.store.processed()
-        with Publisher(self.settings) as pub:
-            pub.send([warm])
-        self.wait_until(self.store.processed, before + 1, "service warm-up", 120)
-        return worker
+        try:
+            warm = generate(1, seed=99, start=10**9)[0].article
+            before = self.store.processed()
+            with Publisher(self.settings) as pub:
+                pub.send([warm])
+            self.wait_until(self.store.processed, before + 1, "service warm-up", 120)
+            yield worker
+        finally:
+            self.stop(worker)
 
     def max_phase(self, worker: subprocess.Popen[bytes], payloads: list[Payload]) -> dict[str, Any]:
         raws = [p.article for p in payloads]
@@ -414,8 +420,74 @@ class Bench:
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median throughput (the upper one of an even count)."""
-    return sorted(runs, key=lambda run: float(run["throughput"]))[len(runs) // 2]
+    """The run with the median rate (the upper one of an even count)."""
+    return sorted(runs, key=_rate)[len(runs) // 2]
+
+
+def rounds(
+    bench: Bench, full: Bench | None, payloads: list[Payload], gen: dict[str, Any], skip: set[str]
+) -> dict[str, Any]:
+    """Run the ceiling, the floor, the service on an empty store and (with a
+    prestored server) on the full one, --repeat rounds of each, in a rotated
+    order: the VM's speed drifts by 10-20% from minute to minute, and phases
+    run one after the other would compare minutes, not code. Each timed run
+    starts from a freshly rewritten AOF (a rewrite's cost is reported apart)
+    and its own warmed-up workers. The median run of each phase is reported
+    with all runs, and each round's own ratios."""
+    phases: dict[str, Callable[[int], dict[str, Any]]] = {
+        "ceiling": lambda i: bench.ceiling(payloads),
+    }
+    if "floor" not in skip:
+        phases["floor"] = lambda i: fresh_aof(bench, bench.floor, payloads)
+
+    def empty(i: int) -> dict[str, Any]:
+        bench.clear_store()
+        with bench.service() as worker:
+            return fresh_aof(bench, bench.max_phase, worker, payloads)
+
+    phases["max"] = empty
+    if full is not None:
+
+        def scaled(i: int) -> dict[str, Any]:
+            fresh = generate(len(payloads), start=(3 + i) * 10**6, **gen)
+            stored = full.store.stats().get("stored", 0)  # grows by each run's articles
+            with full.service() as worker:
+                return {**fresh_aof(full, full.max_phase, worker, fresh), "already_stored": stored}
+
+        phases["scaled"] = scaled
+    names = list(phases)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    per_round = []
+    for i in range(bench.args.repeat):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            runs[name].append(phases[name](i))
+        per_round.append(round_ratios({name: runs[name][-1] for name in names}, bench.args.workers))
+    out: dict[str, Any] = {"rounds": per_round}
+    for name in names:
+        out[name] = _median(runs[name])
+        out[f"{name}_runs"] = [_rate(run) for run in runs[name]]
+    return out
+
+
+def fresh_aof(bench: Bench, phase: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    bench.rewrite_aof()
+    return phase(*args)
+
+
+def _rate(run: dict[str, Any]) -> float:
+    return float(run["throughput"] if "throughput" in run else run["pipeline_per_core"])
+
+
+def round_ratios(r: dict[str, dict[str, Any]], workers: int) -> dict[str, float]:
+    """One round's rates and the issue's ratios between them."""
+    out = {name: _rate(run) for name, run in r.items()}
+    m = out["max"]
+    out["x_floor"] = m / out["floor"] if "floor" in out else float("nan")
+    out["x_ceiling"] = m / (out["ceiling"] * workers)
+    out["x_ceiling_with_store"] = m / (r["ceiling"]["pipeline_plus_store"] * workers)
+    if "scaled" in out:
+        out["scale_loss"] = 1 - out["scaled"] / m
+    return out
 
 
 def main() -> None:
@@ -436,8 +508,12 @@ def main() -> None:
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
-    gen = {"dup_rate": args.dup_rate, "html_share": args.html_share, "body_bytes": args.body_bytes}
-    payloads = generate(args.articles, **gen)  # type: ignore[arg-type]
+    gen: dict[str, Any] = {
+        "dup_rate": args.dup_rate,
+        "html_share": args.html_share,
+        "body_bytes": args.body_bytes,
+    }
+    payloads = generate(args.articles, **gen)
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -448,54 +524,34 @@ def main() -> None:
         },
         "config": {k: v for k, v in vars(args).items() if k != "json"},
     }
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp)) as srv:
-        bench = Bench(args, srv, Path(tmp))
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        bench = Bench(args, stack.enter_context(EmbeddedRedis(tmp / "empty")), tmp)
         report["redis"] = bench.client.info("server")["redis_version"]
-        report["ceiling"] = bench.ceiling(payloads)
-        if "floor" not in skip:
-            floors = [bench.floor(payloads) for _ in range(args.repeat)]
-            report["floor"] = _median(floors)
-            report["floor_runs"] = [run["throughput"] for run in floors]
-        worker = bench.start_service()
-        try:
-            # The VM's speed drifts by ~10% from minute to minute: the max
-            # phase runs --repeat times, each from an empty store on the same
-            # payloads, and the median run is reported with all of them.
-            runs = []
-            for i in range(args.repeat):
-                if i:
-                    bench.clear_store()
-                runs.append(bench.max_phase(worker, payloads))
-            report["max"] = _median(runs)
-            report["max_runs"] = [run["throughput"] for run in runs]
-            if "latency" not in skip:
-                rate = report["max"]["throughput"] / 2
-                n = max(100, int(rate * args.latency_seconds))
+        # With --prestored, a second private Redis holds that many articles
+        # and the scale runs use it, interleaved with the empty-store runs.
+        full = None
+        if args.prestored:
+            full = Bench(args, stack.enter_context(EmbeddedRedis(tmp / "prestored")), tmp)
+            with full.service():
+                report["prefill"] = full.fill(args.prestored, start=10**7)
+            report["aof_rewrite"] = full.rewrite_aof()
+        report.update(rounds(bench, full, payloads, gen, skip))
+        if "latency" not in skip:
+            rate = report["max"]["throughput"] / 2
+            n = max(100, int(rate * args.latency_seconds))
+            with bench.service():
                 # Redis rewrites the AOF every few hundred MB of growth (~30k
                 # articles here), and whether one lands in a 20 s window is
                 # luck: measure from a fresh AOF (no rewrite of its own in
                 # the window), then again with a rewrite 1/4 of the way in.
                 bench.rewrite_aof()
-                fresh = generate(n, start=2 * 10**6, **gen)  # type: ignore[arg-type]
+                fresh = generate(n, start=2 * 10**6, **gen)
                 report["latency"] = bench.latency_phase(rate, fresh)
-                fresh = generate(n, start=2 * 10**6 + n, **gen)  # type: ignore[arg-type]
+                fresh = generate(n, start=2 * 10**6 + n, **gen)
                 report["latency_rewrite"] = bench.latency_phase(
                     rate, fresh, rewrite_after=args.latency_seconds / 4
                 )
-            if args.prestored:
-                report["prefill"] = bench.fill(args.prestored, start=10**7)
-                report["aof_rewrite"] = bench.rewrite_aof()
-                scaled = []
-                for i in range(args.repeat):  # the store grows by each run's articles
-                    fresh = generate(args.articles, start=(3 + i) * 10**6, **gen)  # type: ignore[arg-type]
-                    stored_before = bench.store.stats().get("stored", 0)
-                    scaled.append(
-                        {**bench.max_phase(worker, fresh), "already_stored": stored_before}
-                    )
-                report["scaled"] = _median(scaled)
-                report["scaled_runs"] = [run["throughput"] for run in scaled]
-        finally:
-            bench.stop(worker)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     print(f"\nreport written to {args.json}")
@@ -508,26 +564,27 @@ def print_table(r: dict[str, Any]) -> None:
         f"\n{c['articles']} payloads, mean {m['mean_payload_bytes'] / 1024:.1f} KB "
         f"(body {m['mean_body_bytes'] / 1024:.1f} KB), duplicates {c['dup_rate']:.0%}, "
         f"HTML {c['html_share']:.0%}, batch {c['batch_size']}, {n} worker processes, "
-        f"{r['machine']['cpus']} cores, redis {r['redis']}"
+        f"{r['machine']['cpus']} cores, redis {r['redis']}; each row the median of "
+        f"{c['repeat']} runs, run in rounds (below)"
     )
+
+    def runs(name: str) -> str:
+        return "runs " + ", ".join(f"{t:,.0f}" for t in r.get(f"{name}_runs", []))
+
     ceil = r["ceiling"]["pipeline_per_core"]
     rows = [
-        ("ceiling: pipeline in-process, one core", f"{ceil:,.0f} /s"),
+        ("ceiling: pipeline in-process, one core", f"{ceil:,.0f} /s ({runs('ceiling')})"),
         ("ceiling: + store writes, no queue", f"{r['ceiling']['pipeline_plus_store']:,.0f} /s"),
     ]
     if "floor" in r:
         f = r["floor"]
-        rows.append(("floor: no-op Celery task per article", f"{f['throughput']:,.0f} /s"))
-        if len(r.get("floor_runs", [])) > 1:
-            runs = ", ".join(f"{t:,.0f}" for t in r["floor_runs"])
-            rows.append(("  median of runs", f"{runs} /s"))
+        rows.append(
+            ("floor: no-op Celery task per article", f"{f['throughput']:,.0f} /s ({runs('floor')})")
+        )
     rows += [
         ("push rate", f"{m['push_rate']:,.0f} /s"),
-        ("end to end (first push to last stored)", f"{m['throughput']:,.0f} /s"),
+        ("end to end (first push to last stored)", f"{m['throughput']:,.0f} /s ({runs('max')})"),
     ]
-    if len(r.get("max_runs", [])) > 1:
-        runs = ", ".join(f"{t:,.0f}" for t in r["max_runs"])
-        rows.append(("  median of runs", f"{runs} /s (the rows below: the median run)"))
     if "floor" in r:
         ratio = m["throughput"] / r["floor"]["throughput"]
         rows.append(("  x floor (target >= 2)", f"{ratio:.2f}"))
@@ -562,6 +619,28 @@ def print_table(r: dict[str, Any]) -> None:
             f"{1.5 * m['mean_body_bytes'] + 1024:,.0f} B)",
         ),
     ]
+    if "scaled" in r:
+        s = r["scaled"]
+        loss = 1 - s["throughput"] / m["throughput"]
+        rows.append(
+            (
+                f"end to end with {s['already_stored']:,} stored",
+                f"{s['throughput']:,.0f} /s ({runs('scaled')}): "
+                f"{loss:+.0%} loss (target <= 10%); per article: redis CPU "
+                f"{s['redis_cpu_ms_per_article']:.2f} ms, "
+                f"pool {s['pool_cpu_ms_per_article']:.2f} ms",
+            )
+        )
+        rows.append(("  prefill rate", f"{r['prefill']['throughput']:,.0f} /s"))
+        rw, per = r["aof_rewrite"], s["aof_bytes_per_article"]
+        every = rw["growth_before_next_bytes"] / per if per else float("nan")
+        rows.append(
+            (
+                "  an AOF rewrite at that size",
+                f"{rw['cpu_seconds']:.1f} s CPU, {rw['seconds']:.1f} s; "
+                f"every ~{every:,.0f} articles: {rw['cpu_seconds'] / every * 1e3:.2f} ms each",
+            )
+        )
     for key, what in (
         ("latency", "latency at"),
         ("latency_rewrite", "  the same, AOF rewrite in it:"),
@@ -577,26 +656,17 @@ def print_table(r: dict[str, Any]) -> None:
                 f"{lat['aof_rewrites']} AOF rewrites",
             )
         )
-    if "scaled" in r:
-        s = r["scaled"]
-        loss = 1 - s["throughput"] / m["throughput"]
+    for i, rd in enumerate(r.get("rounds", []), 1):
         rows.append(
             (
-                f"end to end with {s['already_stored']:,} stored",
-                f"{s['throughput']:,.0f} /s ({loss:+.0%} loss; target <= 10%)",
-            )
-        )
-        if len(r.get("scaled_runs", [])) > 1:
-            runs = ", ".join(f"{t:,.0f}" for t in r["scaled_runs"])
-            rows.append(("  median of runs", f"{runs} /s"))
-        rows.append(("  prefill rate", f"{r['prefill']['throughput']:,.0f} /s"))
-        rw, per = r["aof_rewrite"], s["aof_bytes_per_article"]
-        every = rw["growth_before_next_bytes"] / per if per else float("nan")
-        rows.append(
-            (
-                "  an AOF rewrite at that size (run before it)",
-                f"{rw['cpu_seconds']:.1f} s CPU, {rw['seconds']:.1f} s; "
-                f"every ~{every:,.0f} articles: {rw['cpu_seconds'] / every * 1e3:.2f} ms each",
+                f"round {i}: end to end {rd['max']:,.0f} /s",
+                f"x floor {rd['x_floor']:.2f}, / (ceiling x {n}) {rd['x_ceiling']:.2f} "
+                f"({rd['x_ceiling_with_store']:.2f} with store)"
+                + (
+                    f", loss with the store full {rd['scale_loss']:+.0%}"
+                    if "scale_loss" in rd
+                    else ""
+                ),
             )
         )
     width = max(len(k) for k, _ in rows)
