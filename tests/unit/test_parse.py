@@ -29,6 +29,7 @@ from worker.pipeline.parse import (
 from worker.pipeline.text import (
     _INVISIBLE_CHARS,
     _TYPOGRAPHY_MAP,
+    _ascii_fold,
     clean_line,
     clean_text,
     normalize_for_hash,
@@ -711,6 +712,17 @@ _TRICKY = st.sampled_from(
 @given(st.lists(_TRICKY | st.characters(codec="utf-8"), max_size=60).map("".join))
 def test_normalize_for_hash_matches_its_plain_definition(text: str) -> None:
     assert normalize_for_hash(text) == _reference_normalize_for_hash(text)
+
+
+def test_every_symbol_replaced_as_bytes_gives_the_plain_definition() -> None:
+    # Text whose only non-ASCII characters are such symbols (curly quotes,
+    # dashes, currency signs) skips the str steps: each of them, between
+    # words, after inner punctuation and doubled, must hash the same way.
+    symbols = [chr(c) for c in range(0x80, 0x110000) if _ascii_fold(chr(c)) is not None]
+    assert "\u2019" in symbols and "\u00a3" in symbols and "\u00e9" not in symbols
+    for c in symbols:
+        text = f"Don't{c}x, U.S.{c}3,5 a'{c}'b {c}{c}"
+        assert normalize_for_hash(text) == _reference_normalize_for_hash(text), hex(ord(c))
 
 
 def test_normalize_for_hash_of_many_distinct_symbols_matches_its_definition() -> None:
