@@ -434,8 +434,8 @@ def rounds(
     run one after the other would compare minutes, not code. Each timed run
     has its own warmed-up workers, and none has an AOF rewrite in it (their
     cost is reported apart): the empty store's Redis rewrites before each
-    run, the full one's once after its fill. The median run of each phase is reported
-    with all runs, and each round's own ratios."""
+    run, the full one's once after its fill. The median run of each phase
+    is reported with all runs, and each round's own ratios."""
     phases: dict[str, Callable[[int], dict[str, Any]]] = {
         "ceiling": lambda i: bench.ceiling(payloads),
     }
