@@ -577,6 +577,7 @@ def print_table(r: dict[str, Any]) -> None:
         return "runs " + ", ".join(f"{t:,.0f}" for t in r.get(f"{name}_runs", []))
 
     ceil = r["ceiling"]["pipeline_per_core"]
+    ratio = round_ratios({k: r[k] for k in ("ceiling", "floor", "max", "scaled") if k in r}, n)
     rows = [
         ("ceiling: pipeline in-process, one core", f"{ceil:,.0f} /s ({runs('ceiling')})"),
         ("ceiling: + store writes, no queue", f"{r['ceiling']['pipeline_plus_store']:,.0f} /s"),
@@ -591,11 +592,9 @@ def print_table(r: dict[str, Any]) -> None:
         ("end to end (first push to last stored)", f"{m['throughput']:,.0f} /s ({runs('max')})"),
     ]
     if "floor" in r:
-        ratio = m["throughput"] / r["floor"]["throughput"]
-        rows.append(("  x floor (target >= 2)", f"{ratio:.2f}"))
-    rows.append((f"  / (ceiling x {n}) (target >= 0.6)", f"{m['throughput'] / (ceil * n):.2f}"))
-    with_store = r["ceiling"]["pipeline_plus_store"] * n
-    rows.append((f"  / (ceiling with store x {n})", f"{m['throughput'] / with_store:.2f}"))
+        rows.append(("  x floor (target >= 2)", f"{ratio['x_floor']:.2f}"))
+    rows.append((f"  / (ceiling x {n}) (target >= 0.6)", f"{ratio['x_ceiling']:.2f}"))
+    rows.append((f"  / (ceiling with store x {n})", f"{ratio['x_ceiling_with_store']:.2f}"))
     rows += [
         (
             "worker CPU per article",
@@ -626,12 +625,11 @@ def print_table(r: dict[str, Any]) -> None:
     ]
     if "scaled" in r:
         s = r["scaled"]
-        loss = 1 - s["throughput"] / m["throughput"]
         rows.append(
             (
                 f"end to end with {s['already_stored']:,} stored",
                 f"{s['throughput']:,.0f} /s ({runs('scaled')}): "
-                f"{loss:+.0%} loss (target <= 10%); per article: redis CPU "
+                f"{ratio['scale_loss']:+.0%} loss (target <= 10%); per article: redis CPU "
                 f"{s['redis_cpu_ms_per_article']:.2f} ms, "
                 f"pool {s['pool_cpu_ms_per_article']:.2f} ms",
             )
