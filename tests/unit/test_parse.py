@@ -35,6 +35,7 @@ from worker.pipeline.text import (
     normalize_for_hash,
     reflow,
     word_count,
+    word_counts,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -783,6 +784,15 @@ _WORDY = (
 @given(st.lists(_WORDY | st.characters(codec="utf-8"), max_size=30).map("".join))
 def test_word_count_matches_its_plain_definition(text: str) -> None:
     assert word_count(text) == _reference_word_count(text)
+
+
+@settings(max_examples=300, deadline=None)
+@example(["a\u2014b", "", "\u00ab x \u00bb", "--"])
+@example(["\u534e b", "c"])  # CJK: counted line by line
+@example(["a\u2028b", "c d"])  # a Unicode space: str.split() would cross lines
+@given(st.lists(st.lists(_WORDY | st.characters(codec="utf-8"), max_size=12).map("".join)))
+def test_word_counts_of_a_pages_lines_are_each_lines_word_count(lines: list[str]) -> None:
+    assert word_counts(lines) == [word_count(line) for line in lines]
 
 
 def test_clean_text_and_clean_line() -> None:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from worker.pipeline.text import word_count
+from worker.pipeline.text import word_counts
 
 __all__ = ["MIN_BODY_WORDS", "Assessment", "assess"]
 
@@ -132,7 +132,7 @@ def assess(
     ``related_count`` the number of teasers cut, ``headline_links`` (HTML
     only) the links on the whole page whose text reads like a headline.
     """
-    counts = [word_count(p) for p in paragraphs]
+    counts = word_counts(paragraphs)
     words = sum(counts)
     # An extractor finds little or nothing on a page of headline links.
     if headline_links >= _INDEX_MIN_HEADLINES and words < _INDEX_MAX_PROSE_WORDS:
