@@ -6,8 +6,9 @@ Phases, all on the same machine, each run ``--repeat`` times in rounds (the
 order rotated each round: the VM's speed drifts from minute to minute), the
 median run of each reported with every run and each round's ratios:
 
-- ceiling: ``analyze()`` (parse, fingerprints, classify) called in-process,
-  no queue, articles/s on one core; and the same plus the store's writes
+- ceiling: ``analyze_many()`` (parse, fingerprints, classify) called
+  in-process on batches as the worker does, no queue, articles/s on one
+  core; and the same plus the store's writes
   (``Store.record_many`` in batches: the near-duplicate lookup is in them).
 - floor: a no-op Celery task (bench/floor_app.py), one message per article,
   the service's worker settings and N processes: first push to last run
@@ -59,7 +60,8 @@ from newswire.embedded import EmbeddedRedis  # noqa: E402
 from newswire.settings import Settings  # noqa: E402
 from producer.client import Publisher  # noqa: E402
 from worker.keys import Keys  # noqa: E402
-from worker.pipeline.analyze import analyze  # noqa: E402
+from worker.pipeline.analyze import analyze_many  # noqa: E402
+from worker.pipeline.models import ProcessedArticle  # noqa: E402
 from worker.store import Store, connect  # noqa: E402
 from worker.training import DEFAULT_ARTIFACT, load_artifact  # noqa: E402
 
@@ -190,16 +192,21 @@ class Bench:
         model = load_artifact(DEFAULT_ARTIFACT)
         raws = [p.article for p in payloads[: self.args.ceiling_articles]]
         now = datetime.now(UTC)
-        for r in raws[:50]:
-            analyze(r, model, now=now, max_payload_bytes=10**8)
+        b = self.args.batch_size
+
+        def batches() -> Iterator[list[ProcessedArticle]]:
+            # As the worker runs it: a batch at a time (classified together).
+            for i in range(0, len(raws), b):
+                done = analyze_many(raws[i : i + b], model, now=now, max_payload_bytes=10**8)
+                yield [a for a in done if isinstance(a, ProcessedArticle)]
+
+        analyze_many(raws[:50], model, now=now, max_payload_bytes=10**8)
         cpu0, t0 = time.process_time(), time.perf_counter()
-        out = [analyze(r, model, now=now, max_payload_bytes=10**8) for r in raws]
+        out = [a for batch in batches() for a in batch]
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         store = Store(self.client, Keys("bench-ceiling"), replay_ttl=3600, events_maxlen=10**6)
-        b = self.args.batch_size
         t1 = time.perf_counter()
-        for i in range(0, len(raws), b):
-            batch = [analyze(r, model, now=now, max_payload_bytes=10**8) for r in raws[i : i + b]]
+        for batch in batches():
             store.record_many(batch)
         with_store = time.perf_counter() - t1
         for key in self.client.scan_iter("bench-ceiling:*", count=1000):

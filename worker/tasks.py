@@ -1,7 +1,8 @@
 """The Celery task: a thin adapter around the pure pipeline and the store.
 
-It validates the message, runs each article through the pipeline on its own,
-hands the results to the store in one round trip, and logs one line per
+It validates the message, runs its articles through the pipeline (one
+article's failure never fails another), hands the results to the store in
+one round trip, and logs one line per
 article. Store failures are retried inside the task with backoff, then the
 message is handed back to the queue; every write is idempotent per
 submission, so a second delivery changes nothing.
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 
 from worker.contract import TASK_PROCESS_BATCH, BatchMessage
 from worker.logging import get_logger
-from worker.pipeline.analyze import analyze
+from worker.pipeline.analyze import analyze, analyze_many
 from worker.pipeline.classify import TopicModel
 from worker.pipeline.errors import PermanentError, TransientError
 from worker.pipeline.models import ProcessedArticle, RawArticle
@@ -151,12 +152,13 @@ def handle_batch(
     blog = log.bind(batch_id=batch.batch_id)
     now = datetime.now(UTC)
     limit = rt.settings.max_batch_articles
-    processed: list[tuple[ProcessedArticle, float]] = []
-    letters: list[tuple[DeadLetter, float]] = []
+    started = time.perf_counter()
+    # Each item's outcome in the batch's order, its article or its letter;
+    # None until the valid ones have been analysed, together.
+    outcomes: list[ProcessedArticle | DeadLetter | None] = []
+    valid: list[tuple[int, Any, str, RawArticle]] = []  # (position, item, key, raw)
 
     for index, item in enumerate(batch.articles):
-        started = time.perf_counter()
-        raw: RawArticle | None = None
         key = _item_key(item, delivery_id, index)
         if "submission_id" not in item:
             # Never let the model invent a random one: a redelivery would then
@@ -168,38 +170,44 @@ def handle_batch(
                     f"batch holds {len(batch.articles)} articles, over the limit of {limit}",
                     reason="batch_too_large",
                 )
-            raw = RawArticle.model_validate(item)
-            article = analyze(
-                raw, rt.model, now=now, max_payload_bytes=rt.settings.max_payload_bytes
-            )
-            processed.append((article, time.perf_counter() - started))
+            valid.append((len(outcomes), item, key, RawArticle.model_validate(item)))
+            outcomes.append(None)
             continue
-        except (SoftTimeLimitExceeded, TransientError):
+        except SoftTimeLimitExceeded:
             raise
         except ValidationError as exc:
             reason, text = "invalid_payload", _validation_message(exc)
         except PermanentError as exc:
             reason, text = exc.reason, str(exc)
         except Exception as exc:
-            # A bug must not take the batch-mates down: dead-letter this one
-            # with the traceback in the log, so it can be fixed and replayed.
-            blog.exception("article.crashed", article_id=raw.article_id if raw else None)
+            blog.exception("article.crashed", article_id=None)
             reason, text = "internal_error", f"{type(exc).__name__}: {exc}"
-        letter = _letter(item, key, batch.batch_id, raw, reason, text)
-        letters.append((letter, time.perf_counter() - started))
+        outcomes.append(_letter(item, key, batch.batch_id, None, reason, text))
+
+    results = _analyze_all(rt, [raw for *_, raw in valid], now, blog)
+    for (position, item, key, raw), result in zip(valid, results, strict=True):
+        if isinstance(result, ProcessedArticle):
+            outcomes[position] = result
+            continue
+        if isinstance(result, PermanentError):
+            reason, text = result.reason, str(result)
+        else:
+            reason, text = "internal_error", f"{type(result).__name__}: {result}"
+        outcomes[position] = _letter(item, key, batch.batch_id, raw, reason, text)
+    processed = [o for o in outcomes if isinstance(o, ProcessedArticle)]
+    letters = [o for o in outcomes if isinstance(o, DeadLetter)]
+    # Each article's time is its share of the batch's: they are analysed together.
+    share = (time.perf_counter() - started) / max(len(batch.articles), 1)
 
     store_started = time.perf_counter()
     cap = rt.settings.retry_backoff_max
-    outcomes = with_backoff(
-        lambda: rt.store.record_many([a for a, _ in processed]), budget=retry_budget, cap=cap
-    )
-    written = with_backoff(
-        lambda: rt.store.dead_letter_many([d for d, _ in letters]), budget=retry_budget, cap=cap
-    )
-    store_share = (time.perf_counter() - store_started) / max(len(batch.articles), 1)
+    stored = with_backoff(lambda: rt.store.record_many(processed), budget=retry_budget, cap=cap)
+    written = with_backoff(lambda: rt.store.dead_letter_many(letters), budget=retry_budget, cap=cap)
+    share += (time.perf_counter() - store_started) / max(len(batch.articles), 1)
+    took_ms = round(share * 1000, 2)
 
     counts = {"stored": 0, "duplicates": 0, "dead_lettered": 0, "replayed": 0}
-    for (article, took), outcome in zip(processed, outcomes, strict=True):
+    for article, outcome in zip(processed, stored, strict=True):
         kind = (
             "replay" if outcome.replay else "stored" if outcome.verdict == "unique" else "duplicate"
         )
@@ -214,9 +222,9 @@ def handle_batch(
             topic=article.topic,
             confidence=round(article.confidence, 3),
             title=article.title[:80],
-            duration_ms=round((took + store_share) * 1000, 2),
+            duration_ms=took_ms,
         )
-    for (letter, took), fresh in zip(letters, written, strict=True):
+    for letter, fresh in zip(letters, written, strict=True):
         counts["dead_lettered" if fresh else "replayed"] += 1
         blog.warning(
             "article.dead_lettered",
@@ -224,9 +232,41 @@ def handle_batch(
             outcome="dead_letter" if fresh else "replay",
             reason=letter.reason,
             error=letter.message,
-            duration_ms=round((took + store_share) * 1000, 2),
+            duration_ms=took_ms,
         )
     return BatchReport(batch_id=batch.batch_id, **counts)
+
+
+def _analyze_all(
+    rt: Runtime, raws: list[RawArticle], now: datetime, blog: Any
+) -> list[ProcessedArticle | Exception]:
+    """The batch's articles analysed together; after a crash (a bug), one by
+    one, so that only the article that causes it is dead-lettered."""
+    settings = rt.settings
+    try:
+        return list(
+            analyze_many(raws, rt.model, now=now, max_payload_bytes=settings.max_payload_bytes)
+        )
+    except (SoftTimeLimitExceeded, TransientError):
+        raise
+    except Exception:
+        pass
+    results: list[ProcessedArticle | Exception] = []
+    for raw in raws:
+        try:
+            results.append(
+                analyze(raw, rt.model, now=now, max_payload_bytes=settings.max_payload_bytes)
+            )
+        except (SoftTimeLimitExceeded, TransientError):
+            raise
+        except PermanentError as exc:
+            results.append(exc)
+        except Exception as exc:
+            # A bug must not take the batch-mates down: dead-letter this one
+            # with the traceback in the log, so it can be fixed and replayed.
+            blog.exception("article.crashed", article_id=raw.article_id)
+            results.append(exc)
+    return results
 
 
 def _letter(

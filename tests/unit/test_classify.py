@@ -8,6 +8,7 @@ import json
 import random
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -698,3 +699,39 @@ def test_corpus_loaders_apply_the_mappings() -> None:
     assert "entertainment" not in ag
     ag_texts = [item.text for item in kept if item.corpus == "ag-news-test"]
     assert not any("\\" in text or "#39;" in text for text in ag_texts)
+
+
+_BATCH_TEXTS = [
+    "Cat and dog\nThe cat chased the dog across the 2024 garden, cat after dog.",
+    "",
+    "   ",
+    "!!! --- ...",
+    "a",
+    "Caf\u00e9 \u201cquoted\u201d \u2014 na\u00efve r\u00e9sum\u00e9 \u5317\u4eac cafe",
+    "zzqx qqqz wholly unknown words",
+    "bird bird bird bird",
+]
+
+
+@pytest.mark.parametrize("make", [_random_model, _embedded_model], ids=["ngrams", "embedded"])
+def test_predict_many_gives_each_texts_prediction_bit_for_bit(
+    make: Callable[[], TopicModel],
+) -> None:
+    model = make()
+    pairs = zip(_BATCH_TEXTS, reversed(_BATCH_TEXTS), strict=True)
+    texts = _BATCH_TEXTS + [f"{a} {b}" for a, b in pairs]
+    batch = model.logits_many(texts)
+    assert batch.shape == (len(texts), len(model.labels))
+    assert np.array_equal(batch, np.array([model.logits(t) for t in texts]))
+    assert model.predict_many(texts) == [model.predict(t) for t in texts]
+    assert model.predict_many([]) == []
+    chars = dataclasses.replace(model, char_ngrams=(3,))  # one text at a time
+    assert chars.predict_many(texts) == [chars.predict(t) for t in texts]
+
+
+@needs_shared
+def test_shipped_predict_many_matches_predict_on_the_sample(shipped: TopicModel) -> None:
+    page = SAMPLE.read_text(encoding="utf-8")
+    texts = [page, *page.split("\n\n")] * 2
+    assert np.array_equal(shipped.logits_many(texts), np.array([shipped.logits(t) for t in texts]))
+    assert shipped.predict_many(texts) == [shipped.predict(t) for t in texts]

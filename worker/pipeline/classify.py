@@ -388,6 +388,86 @@ class TopicModel:
         result: npt.NDArray[np.float64] = scores.astype(np.float64) + self.bias
         return result
 
+    def logits_many(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        """``logits`` of each text, one row each, bit for bit.
+
+        The texts are hashed, bucketed, counted and looked up together; only
+        the small products stay per text, in the same order as ``logits``.
+        numpy's cost per call was about a third of classifying one article.
+        """
+        if self.char_ngrams or not texts:
+            return np.array([self.logits(t) for t in texts]).reshape(len(texts), len(self.labels))
+        n, nf = len(texts), self.n_features
+        paddeds = [_padded(t) for t in texts]
+        ends = np.cumsum(np.fromiter(map(len, paddeds), dtype=np.int64, count=n))
+        poly = poly_hashes(b"".join(paddeds))  # each starts and ends with a space
+        words = poly.words()
+        owner = np.searchsorted(ends, poly.starts, side="right")  # each word's text
+        within = owner[:-1] == owner[1:]  # no bigram across two texts
+        bigrams = (words[:-1] * _BIGRAM_MUL + words[1:])[within]
+        hashes = fmix64(np.concatenate((words ^ _UNIGRAM_SALT, bigrams)))
+        if nf & (nf - 1) == 0:
+            buckets = (hashes & np.uint64(nf - 1)).astype(np.int64)
+        else:
+            buckets = (hashes % np.uint64(nf)).astype(np.int64)
+        # (text, bucket) as one sortable key: each text's buckets in order.
+        keys = np.concatenate((owner, owner[:-1][within])) * nf + buckets
+        keys.sort()
+        unique, counts = _unique_counts(keys) if len(keys) else (keys, keys)
+        text_of = unique // nf
+        indices = unique - text_of * nf
+        values = 1.0 + np.log(counts.astype(np.float64))
+        if self.idf is not None:
+            values *= np.take(self.idf, indices)
+        rows = np.take(self.weights, indices, axis=0)
+        bounds = np.searchsorted(text_of, np.arange(n + 1))
+        pooled = self._pool_many(words, owner, n)
+        out = np.empty((n, len(self.labels)), dtype=np.float64)
+        for i, vector in enumerate(pooled):
+            start, end = bounds[i], bounds[i + 1]
+            value = values[start:end]
+            norm = float(np.sqrt(np.dot(value, value)))
+            if norm > 0.0:
+                value = value / norm
+            scores = value.astype(np.float32) @ rows[start:end]
+            if vector is not None:
+                scores += vector @ self.weights[nf:]
+            out[i] = scores.astype(np.float64) + self.bias
+        return out
+
+    def _pool_many(self, words: U64Array, owner: IntArray, n: int) -> list[FloatArray | None]:
+        """``embedding.pool`` of each text's words (None: no known word)."""
+        table = self.embedding
+        if table is None or not len(words):
+            return [None] * n
+        size = len(table.hashes)
+        # Distinct words, sorted: a binary search of sorted keys is 6x faster.
+        order = np.argsort(words)
+        ordered = words[order]
+        first = np.concatenate((_TRUE, ordered[1:] != ordered[:-1]))
+        distinct = ordered[first]
+        pos = np.searchsorted(table.hashes, distinct)
+        np.minimum(pos, size - 1, out=pos)
+        which = np.cumsum(first) - 1  # each ordered word's distinct word
+        hit = (table.hashes[pos] == distinct)[which]
+        # (text, table row) as one key: a text's known words by hash, as pool().
+        keys = owner[order][hit] * size + pos[which][hit]
+        keys.sort()
+        unique, counts = _unique_counts(keys) if len(keys) else (keys, keys)
+        text_of = unique // size
+        found = unique - text_of * size
+        weights = counts.astype(np.float32)
+        bounds = np.searchsorted(text_of, np.arange(n + 1))
+        out: list[FloatArray | None] = []
+        for i in range(n):
+            start, end = bounds[i], bounds[i + 1]
+            total = weights[start:end] @ np.take(table.vectors, found[start:end], axis=0)
+            norm = float(np.sqrt(np.dot(total, total))) if end > start else 0.0
+            out.append(
+                (total * np.float32(table.scale / norm)).astype(np.float32) if norm else None
+            )
+        return out
+
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
         """Calibrated softmax probabilities, in the order of ``labels``."""
         return _softmax(self.logits(text) / self.temperature)
@@ -404,7 +484,9 @@ class TopicModel:
         return self._classification(self.probabilities(text))
 
     def predict_many(self, texts: Iterable[str]) -> list[Classification]:
-        return [self.predict(text) for text in texts]
+        """``predict`` of each text, classified together (see ``logits_many``)."""
+        logits = self.logits_many(list(texts))
+        return [self._classification(p) for p in _softmax(logits / self.temperature)]
 
     def _classification(self, probs: npt.NDArray[np.float64]) -> Classification:
         chosen = self.decide(probs)
