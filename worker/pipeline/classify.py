@@ -91,6 +91,9 @@ _WORD_BYTES: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 # bytes.translate table: ASCII word characters stay, everything else becomes a space.
 _ASCII_TABLE: Final = bytes(c if c in _WORD_BYTES else 0x20 for c in range(256))
 _NO_WORDS: Final = np.zeros(0, dtype=np.uint64)
+# logits_many's texts at a time: as fast as 100 (10-25 measured fastest) and
+# its arrays stay a few MB (a few hundred KB of text, 8-byte hashes per byte).
+_TEXTS_TOGETHER: Final = 25
 _TRUE: Final = np.ones(1, dtype=np.bool_)
 
 _UNIGRAM_SALT: Final = np.uint64(0x9E3779B97F4A7C15)
@@ -397,6 +400,13 @@ class TopicModel:
         """
         if self.char_ngrams or not texts:
             return np.array([self.logits(t) for t in texts]).reshape(len(texts), len(self.labels))
+        if len(texts) > _TEXTS_TOGETHER:
+            return np.concatenate(
+                [
+                    self.logits_many(texts[i : i + _TEXTS_TOGETHER])
+                    for i in range(0, len(texts), _TEXTS_TOGETHER)
+                ]
+            )
         n, nf = len(texts), self.n_features
         paddeds = [_padded(t) for t in texts]
         ends = np.cumsum(np.fromiter(map(len, paddeds), dtype=np.int64, count=n))
