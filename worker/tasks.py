@@ -2,10 +2,10 @@
 
 It validates the message, runs its articles through the pipeline (one
 article's failure never fails another), hands the results to the store in
-one round trip, and logs one line per
-article. Store failures are retried inside the task with backoff, then the
-message is handed back to the queue; every write is idempotent per
-submission, so a second delivery changes nothing.
+one round trip, and logs one line per article. Store failures are retried
+inside the task with backoff, then the message is handed back to the
+queue; every write is idempotent per submission, so a second delivery
+changes nothing.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ def _analyze_all(
     except (SoftTimeLimitExceeded, TransientError):
         raise
     except Exception:
-        pass
+        pass  # the culprit raises again below, alone, and is logged there
     results: list[ProcessedArticle | Exception] = []
     for raw in raws:
         try:
