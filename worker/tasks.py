@@ -153,10 +153,10 @@ def handle_batch(
     now = datetime.now(UTC)
     limit = rt.settings.max_batch_articles
     started = time.perf_counter()
-    # Each item's outcome in the batch's order, its article or its letter;
-    # None until the valid ones have been analysed, together.
+    # Each item's outcome, at its index: its article or its letter; None
+    # until the valid ones have been analysed, together.
     outcomes: list[ProcessedArticle | DeadLetter | None] = []
-    valid: list[tuple[int, Any, str, RawArticle]] = []  # (position, item, key, raw)
+    valid: list[tuple[int, Any, str, RawArticle]] = []  # (index, item, key, raw)
 
     for index, item in enumerate(batch.articles):
         key = _item_key(item, delivery_id, index)
@@ -170,7 +170,7 @@ def handle_batch(
                     f"batch holds {len(batch.articles)} articles, over the limit of {limit}",
                     reason="batch_too_large",
                 )
-            valid.append((len(outcomes), item, key, RawArticle.model_validate(item)))
+            valid.append((index, item, key, RawArticle.model_validate(item)))
             outcomes.append(None)
             continue
         except SoftTimeLimitExceeded:
@@ -185,15 +185,15 @@ def handle_batch(
         outcomes.append(_letter(item, key, batch.batch_id, None, reason, text))
 
     results = _analyze_all(rt, [raw for *_, raw in valid], now, blog)
-    for (position, item, key, raw), result in zip(valid, results, strict=True):
+    for (index, item, key, raw), result in zip(valid, results, strict=True):
         if isinstance(result, ProcessedArticle):
-            outcomes[position] = result
+            outcomes[index] = result
             continue
         if isinstance(result, PermanentError):
             reason, text = result.reason, str(result)
         else:
             reason, text = "internal_error", f"{type(result).__name__}: {result}"
-        outcomes[position] = _letter(item, key, batch.batch_id, raw, reason, text)
+        outcomes[index] = _letter(item, key, batch.batch_id, raw, reason, text)
     processed = [o for o in outcomes if isinstance(o, ProcessedArticle)]
     letters = [o for o in outcomes if isinstance(o, DeadLetter)]
     # Each article's time is its share of the batch's: they are analysed together.

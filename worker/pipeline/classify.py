@@ -27,6 +27,7 @@ held-out data; a top probability below the stored ``threshold`` reports the
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import re
@@ -38,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from worker.pipeline.errors import ModelError
-from worker.pipeline.hashing import U64Array, fmix64, poly_hashes
+from worker.pipeline.hashing import U64Array, fmix64, hash_words_of_texts, poly_hashes
 from worker.pipeline.models import Classification
 from worker.pipeline.npz import npz_bytes
 
@@ -245,12 +246,16 @@ class WordVectors:
         pos = np.searchsorted(self.hashes, unique)
         np.minimum(pos, len(self.hashes) - 1, out=pos)
         hit = self.hashes[pos] == unique
-        if not hit.any():
-            return np.zeros(self.dims, dtype=np.float32)
-        total = counts[hit].astype(np.float32) @ np.take(self.vectors, pos[hit], axis=0)
-        norm = float(np.sqrt(np.dot(total, total)))
+        pooled = self._pooled(counts[hit].astype(np.float32), pos[hit])
+        return np.zeros(self.dims, dtype=np.float32) if pooled is None else pooled
+
+    def _pooled(self, counts: FloatArray, rows: IntArray) -> FloatArray | None:
+        """The rows' vectors times their counts, summed, L2-normalised and
+        scaled (None when that sum is zero: no known word)."""
+        total = counts @ np.take(self.vectors, rows, axis=0)
+        norm = float(np.sqrt(np.dot(total, total))) if len(rows) else 0.0
         if norm == 0.0:
-            return np.zeros(self.dims, dtype=np.float32)
+            return None
         result: FloatArray = (total * np.float32(self.scale / norm)).astype(np.float32)
         return result
 
@@ -302,10 +307,14 @@ def _featurize(
     values = 1.0 + np.log(counts.astype(np.float64))
     if idf is not None:
         values *= np.take(idf, indices)
+    return indices, _unit(values), words
+
+
+def _unit(values: npt.NDArray[np.float64]) -> FloatArray:
+    """``values`` L2-normalised (unless all zero), as float32."""
     norm = float(np.sqrt(np.dot(values, values)))
-    if norm > 0.0:
-        values /= norm
-    return indices, values.astype(np.float32), words
+    unit: FloatArray = (values / norm if norm > 0.0 else values).astype(np.float32)
+    return unit
 
 
 def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -385,9 +394,17 @@ class TopicModel:
             text, self.n_features, self.idf, self.char_ngrams, self.char_limit
         )
         rows = np.take(self.weights, indices, axis=0)  # much faster than weights[indices]
+        pooled = self.embedding.pool(words) if self.embedding is not None else None
+        return self._scores(values, rows, pooled)
+
+    def _scores(
+        self, values: FloatArray, rows: FloatArray, pooled: FloatArray | None
+    ) -> npt.NDArray[np.float64]:
+        """``x @ W + b`` from the hashed features' values and weight rows and
+        the pooled word vectors (None: zeros)."""
         scores = values @ rows
-        if self.embedding is not None:
-            scores += self.embedding.pool(words) @ self.weights[self.n_features :]
+        if pooled is not None:
+            scores += pooled @ self.weights[self.n_features :]
         result: npt.NDArray[np.float64] = scores.astype(np.float64) + self.bias
         return result
 
@@ -408,11 +425,7 @@ class TopicModel:
                 ]
             )
         n, nf = len(texts), self.n_features
-        paddeds = [_padded(t) for t in texts]
-        ends = np.cumsum(np.fromiter(map(len, paddeds), dtype=np.int64, count=n))
-        poly = poly_hashes(b"".join(paddeds))  # each starts and ends with a space
-        words = poly.words()
-        owner = np.searchsorted(ends, poly.starts, side="right")  # each word's text
+        words, owner = hash_words_of_texts([_padded(t) for t in texts])
         within = owner[:-1] == owner[1:]  # no bigram across two texts
         bigrams = (words[:-1] * _BIGRAM_MUL + words[1:])[within]
         hashes = fmix64(np.concatenate((words ^ _UNIGRAM_SALT, bigrams)))
@@ -435,14 +448,7 @@ class TopicModel:
         out = np.empty((n, len(self.labels)), dtype=np.float64)
         for i, vector in enumerate(pooled):
             start, end = bounds[i], bounds[i + 1]
-            value = values[start:end]
-            norm = float(np.sqrt(np.dot(value, value)))
-            if norm > 0.0:
-                value = value / norm
-            scores = value.astype(np.float32) @ rows[start:end]
-            if vector is not None:
-                scores += vector @ self.weights[nf:]
-            out[i] = scores.astype(np.float64) + self.bias
+            out[i] = self._scores(_unit(values[start:end]), rows[start:end], vector)
         return out
 
     def _pool_many(self, words: U64Array, owner: IntArray, n: int) -> list[FloatArray | None]:
@@ -468,15 +474,10 @@ class TopicModel:
         found = unique - text_of * size
         weights = counts.astype(np.float32)
         bounds = np.searchsorted(text_of, np.arange(n + 1))
-        out: list[FloatArray | None] = []
-        for i in range(n):
-            start, end = bounds[i], bounds[i + 1]
-            total = weights[start:end] @ np.take(table.vectors, found[start:end], axis=0)
-            norm = float(np.sqrt(np.dot(total, total))) if end > start else 0.0
-            out.append(
-                (total * np.float32(table.scale / norm)).astype(np.float32) if norm else None
-            )
-        return out
+        return [
+            table._pooled(weights[start:end], found[start:end])
+            for start, end in itertools.pairwise(bounds)
+        ]
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
         """Calibrated softmax probabilities, in the order of ``labels``."""

@@ -22,7 +22,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from worker.pipeline.hashing import U64Array, fmix64, hash_words, poly_hashes
+from worker.pipeline.hashing import U64Array, fmix64, hash_words, hash_words_of_texts
 from worker.pipeline.models import ParsedArticle
 from worker.pipeline.text import normalize_for_hash
 
@@ -92,19 +92,13 @@ def fingerprints(articles: Sequence[ParsedArticle]) -> list[Fingerprint]:
 
 
 def _fingerprints(normals: list[str]) -> list[Fingerprint]:
-    encoded = [n.encode("utf-8", "surrogatepass") for n in normals]
-    n, k = len(encoded), SHINGLE_WORDS
-    poly = poly_hashes(b" " + b"  ".join(encoded) + b" ")
-    words = poly.words()
-    owner = np.searchsorted(_text_ends(encoded), poly.starts, side="right")
+    n, k = len(normals), SHINGLE_WORDS
+    words, owner = hash_words_of_texts([_padded(text) for text in normals])
     # Shingles inside one text (a text of fewer than k words has none here).
-    m = max(len(words) - k + 1, 0)
-    within = owner[:m] == owner[k - 1 : k - 1 + m]
-    grams = words[:m] * _PLACE[0]
-    for j in range(1, k):
-        grams += words[j : j + m] * _PLACE[j]
+    grams = _grams(words, k)
+    within = owner[: len(grams)] == owner[k - 1 :]
     hashes = fmix64(grams[within])
-    owners = owner[:m][within]
+    owners = owner[: len(grams)][within]
     bounds = np.searchsorted(owners, np.arange(n + 1))
     high = (hashes >> _HIGH).astype(np.uint32)
     permuted = np.multiply.outer(_A[: BANDS * ROWS], high)
@@ -122,10 +116,18 @@ def _fingerprints(normals: list[str]) -> list[Fingerprint]:
     return out
 
 
-def _text_ends(encoded: list[bytes]) -> npt.NDArray[np.int64]:
-    """Where each text's part of ``b" " + b"  ".join(encoded) + b" "`` ends."""
-    lengths = np.fromiter((len(e) + 2 for e in encoded), dtype=np.int64, count=len(encoded))
-    return np.cumsum(lengths)
+def _padded(normalized: str) -> bytes:
+    """Normalized text as hash_words takes it: UTF-8 with a space at each end."""
+    return b" " + normalized.encode("utf-8", "surrogatepass") + b" "
+
+
+def _grams(words: U64Array, k: int) -> U64Array:
+    """The (unmixed) hash of each run of ``k`` consecutive words."""
+    n = max(len(words) - k + 1, 0)
+    grams: U64Array = words[:n] * _PLACE[0]
+    for i in range(1, k):
+        grams += words[i : i + n] * _PLACE[i]
+    return grams
 
 
 def shingles(text: str, k: int = SHINGLE_WORDS) -> U64Array:
@@ -136,14 +138,10 @@ def shingles(text: str, k: int = SHINGLE_WORDS) -> U64Array:
 def _shingle_hashes(normalized: str, k: int = SHINGLE_WORDS, *, distinct: bool = True) -> U64Array:
     """Shingle hashes of already normalized text (words between single
     spaces): word hashes combined k at a time, all in numpy."""
-    words = hash_words(b" " + normalized.encode("utf-8", "surrogatepass") + b" ")
+    words = hash_words(_padded(normalized))
     if len(words) < k:  # a short text is one shingle, padded with empty words
         words = np.concatenate([words, np.zeros(k - len(words), dtype=np.uint64)])
-    n = len(words) - k + 1
-    grams = words[:n] * _PLACE[0]
-    for i in range(1, k):
-        grams += words[i : i + n] * _PLACE[i]
-    hashes = fmix64(grams)
+    hashes = fmix64(_grams(words, k))
     return np.unique(hashes) if distinct else hashes
 
 

@@ -8,13 +8,22 @@ machines (everything is arithmetic mod 2**64).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["PolyHashes", "Powers", "U64Array", "fmix64", "hash_words", "poly_hashes"]
+__all__ = [
+    "PolyHashes",
+    "Powers",
+    "U64Array",
+    "fmix64",
+    "hash_words",
+    "hash_words_of_texts",
+    "poly_hashes",
+]
 
 U64Array = npt.NDArray[np.uint64]
 
@@ -96,3 +105,11 @@ def hash_words(padded: bytes) -> U64Array:
     """The hash of every space-separated word of ``padded`` (which must start
     and end with a space), in order."""
     return poly_hashes(padded).words()
+
+
+def hash_words_of_texts(padded: Sequence[bytes]) -> tuple[U64Array, npt.NDArray[np.intp]]:
+    """:func:`hash_words` of several texts at once (each must start and end
+    with a space): every word's hash in order, and the index of its text."""
+    ends = np.cumsum(np.fromiter(map(len, padded), dtype=np.int64, count=len(padded)))
+    poly = poly_hashes(b"".join(padded))
+    return poly.words(), np.searchsorted(ends, poly.starts, side="right")
