@@ -508,7 +508,14 @@ class Store:
     def follow(
         self, *, last_id: str = "$", block_ms: int = 1000
     ) -> Iterator[tuple[str, dict[str, str]]]:
-        """Events as they arrive, forever (the caller stops iterating)."""
+        """Events as they arrive, forever (the caller stops iterating).
+
+        "$" is resolved to the newest entry's ID once, before the first read:
+        passed to every read until an event came, it would skip whatever was
+        added between one read's timeout and the next read."""
+        if last_id == "$":
+            newest = self.redis.xrevrange(self.keys.events, count=1)
+            last_id = newest[0][0] if newest else "0-0"
         while True:
             reply = self.redis.xread({self.keys.events: last_id}, block=block_ms, count=100)
             for _stream, entries in reply or []:

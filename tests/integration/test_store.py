@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+import pytest
 import redis
 
 from worker.pipeline.models import PayloadKind, ProcessedArticle
@@ -122,3 +123,27 @@ def test_dead_letters_keep_payload_and_reason_once(store: Store) -> None:
     assert fields["reason"] == "not_an_article"
     assert fields["payload"] == '{"kind": "text", "text": "x"}'
     assert store.stats() == {"dead_lettered": 1, "dlq:not_an_article": 1}
+
+
+def test_follow_misses_no_event_stored_between_two_reads(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `newswire watch` follows from "now". An article stored after one
+    # blocking read timed out and before the next must still be shown.
+    store.record_many([article(1)])  # history: not followed
+    real_xread = store.redis.xread
+    reads: list[object] = []
+
+    def xread(streams: dict[str, str], **kwargs: object) -> object:
+        reply = real_xread(streams, **kwargs)  # the real server answers
+        reads.append(reply)
+        if len(reads) == 1:
+            assert not reply, "nothing new yet"
+            store.record_many([article(2)])  # lands between two reads
+        if len(reads) > 5:
+            raise AssertionError("follow is still waiting past the stored article")
+        return reply
+
+    monkeypatch.setattr(store.redis, "xread", xread)
+    _entry, fields = next(store.follow(block_ms=10))
+    assert fields["id"] == "0000000000000002"
