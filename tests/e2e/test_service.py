@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,13 @@ def test_results_by_topic_and_watch_follows_new_articles(
         cwd=ROOT,
     )
     try:
+        # Push once watch is reading: it follows from when it started, and on
+        # a slow machine its start-up can take longer than push + processing.
+        deadline = time.monotonic() + 60
+        while not any(c.get("cmd") == "xread" for c in store.redis.client_list()):
+            assert watch.poll() is None, watch.communicate()[1]
+            assert time.monotonic() < deadline, "watch never started reading"
+            time.sleep(0.05)
         page = tmp_path / "ferry.txt"
         page.write_text(ARTICLE.replace("Tuesday", "Friday"))
         [article_id] = pushed_ids(run_cli(redis_url, "push", str(page)).stdout)
