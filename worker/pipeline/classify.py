@@ -116,6 +116,19 @@ def _unique_counts(ordered: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArra
     return ordered[starts], counts
 
 
+def _counts_per_text(
+    text: IntArray, column: IntArray, width: int, n: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Each of ``n`` texts' distinct columns (``0 <= column < width``) in
+    order, with how often each occurs, all texts' in one flat array; text
+    ``i``'s are at ``bounds[i]:bounds[i + 1]``. Returns (columns, counts, bounds)."""
+    keys = text * width + column  # (text, column) as one sortable key
+    keys.sort()
+    unique, counts = _unique_counts(keys) if len(keys) else (keys, keys)
+    text_of = unique // width
+    return unique - text_of * width, counts, np.searchsorted(text_of, np.arange(n + 1))
+
+
 def _padded(text: str) -> bytes:
     """``text.lower()``'s ``\\w+`` tokens as UTF-8 bytes between spaces, with a space at
     each end; runs of spaces may remain (fast path for ASCII text)."""
@@ -433,17 +446,12 @@ class TopicModel:
             buckets = (hashes & np.uint64(nf - 1)).astype(np.int64)
         else:
             buckets = (hashes % np.uint64(nf)).astype(np.int64)
-        # (text, bucket) as one sortable key: each text's buckets in order.
-        keys = np.concatenate((owner, owner[:-1][within])) * nf + buckets
-        keys.sort()
-        unique, counts = _unique_counts(keys) if len(keys) else (keys, keys)
-        text_of = unique // nf
-        indices = unique - text_of * nf
+        text = np.concatenate((owner, owner[:-1][within]))
+        indices, counts, bounds = _counts_per_text(text, buckets, nf, n)
         values = 1.0 + np.log(counts.astype(np.float64))
         if self.idf is not None:
             values *= np.take(self.idf, indices)
         rows = np.take(self.weights, indices, axis=0)
-        bounds = np.searchsorted(text_of, np.arange(n + 1))
         pooled = self._pool_many(words, owner, n)
         out = np.empty((n, len(self.labels)), dtype=np.float64)
         for i, vector in enumerate(pooled):
@@ -466,14 +474,9 @@ class TopicModel:
         np.minimum(pos, size - 1, out=pos)
         which = np.cumsum(first) - 1  # each ordered word's distinct word
         hit = (table.hashes[pos] == distinct)[which]
-        # (text, table row) as one key: a text's known words by hash, as pool().
-        keys = owner[order][hit] * size + pos[which][hit]
-        keys.sort()
-        unique, counts = _unique_counts(keys) if len(keys) else (keys, keys)
-        text_of = unique // size
-        found = unique - text_of * size
+        # A text's known words by table row, in hash order, as pool().
+        found, counts, bounds = _counts_per_text(owner[order][hit], pos[which][hit], size, n)
         weights = counts.astype(np.float32)
-        bounds = np.searchsorted(text_of, np.arange(n + 1))
         return [
             table._pooled(weights[start:end], found[start:end])
             for start, end in itertools.pairwise(bounds)
