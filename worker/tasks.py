@@ -175,25 +175,18 @@ def handle_batch(
             continue
         except SoftTimeLimitExceeded:
             raise
-        except ValidationError as exc:
-            reason, text = "invalid_payload", _validation_message(exc)
-        except PermanentError as exc:
-            reason, text = exc.reason, str(exc)
         except Exception as exc:
-            blog.exception("article.crashed", article_id=None)
-            reason, text = "internal_error", f"{type(exc).__name__}: {exc}"
-        outcomes.append(_letter(item, key, batch.batch_id, None, reason, text))
+            if not isinstance(exc, ValidationError | PermanentError):
+                blog.exception("article.crashed", article_id=None)  # a bug: keep its traceback
+            outcomes.append(_letter(item, key, batch.batch_id, None, *_reason(exc)))
 
     results = _analyze_all(rt, [raw for *_, raw in valid], now, blog)
     for (index, item, key, raw), result in zip(valid, results, strict=True):
-        if isinstance(result, ProcessedArticle):
-            outcomes[index] = result
-            continue
-        if isinstance(result, PermanentError):
-            reason, text = result.reason, str(result)
-        else:
-            reason, text = "internal_error", f"{type(result).__name__}: {result}"
-        outcomes[index] = _letter(item, key, batch.batch_id, raw, reason, text)
+        outcomes[index] = (
+            result
+            if isinstance(result, ProcessedArticle)
+            else _letter(item, key, batch.batch_id, raw, *_reason(result))
+        )
     processed = [o for o in outcomes if isinstance(o, ProcessedArticle)]
     letters = [o for o in outcomes if isinstance(o, DeadLetter)]
     # Each article's time is its share of the batch's: they are analysed together.
@@ -267,6 +260,15 @@ def _analyze_all(
             blog.exception("article.crashed", article_id=raw.article_id)
             results.append(exc)
     return results
+
+
+def _reason(exc: Exception) -> tuple[str, str]:
+    """The dead-letter reason and message for the exception an article raised."""
+    if isinstance(exc, ValidationError):
+        return "invalid_payload", _validation_message(exc)
+    if isinstance(exc, PermanentError):
+        return exc.reason, str(exc)
+    return "internal_error", f"{type(exc).__name__}: {exc}"  # a bug
 
 
 def _letter(
