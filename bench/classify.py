@@ -36,20 +36,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import scraped_pages
-from worker.pipeline.classify import DEFAULT_LABELS, TopicModel
-from worker.training import (
-    CORPORA,
-    DEFAULT_ARTIFACT,
+from training import (
     Item,
     TrainSettings,
+    corpus_names,
     deduplicate,
-    evaluate_heldout,
     evaluate_loco,
-    load_artifact,
+    heldout_report,
     load_corpora,
     load_jsonl,
     metrics,
 )
+from worker.model import DEFAULT_ARTIFACT, load_model
+from worker.pipeline.classify import TopicModel
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA_DIR = ROOT.parent / "shared" / "corpora"
@@ -85,14 +84,16 @@ def brief(result: dict[str, Any]) -> str:
     )
 
 
-def run_heldout(kept: list[Item], seed: int, settings: TrainSettings) -> dict[str, Any]:
+def run_heldout(corpora_dir: Path, seed: int, settings: TrainSettings) -> dict[str, Any]:
     started = time.perf_counter()
-    report, _ = evaluate_heldout(kept, DEFAULT_LABELS, seed=seed, settings=settings)
+    report = heldout_report(corpora_dir, seed=seed, settings=settings)
+    stats = report["dedup"]
+    print(f"{stats['kept']} items after de-duplication ({json.dumps(stats)})")
     if "skipped" in report:
         print(f"held-out skipped: {report['skipped']}")
         return report
     print_metrics(
-        f"held-out (stratified test split of {len(kept)} de-duplicated items, "
+        f"held-out (stratified test split of {stats['kept']} de-duplicated items, "
         f"trained on {report['n_train']}, temperature {report['temperature']}, "
         f"threshold {report['threshold']})",
         report,
@@ -210,16 +211,15 @@ def main() -> None:
 
     figures: dict[str, Any] = {}
     if "heldout" in protocols:
-        kept, stats = deduplicate(load_corpora(args.corpora))
-        print(f"{stats['kept']} items after de-duplication ({json.dumps(stats)})")
-        figures["heldout"] = run_heldout(kept, args.seed, settings)
+        figures["heldout"] = run_heldout(args.corpora, args.seed, settings)
     if "loco" in protocols:
-        known = {c.name for c in CORPORA}
-        if args.corpus and set(args.corpus) - known:
-            raise SystemExit(f"unknown corpora {sorted(set(args.corpus) - known)}")
-        figures["loco"] = run_loco(args.corpora, args.seed, args.corpus, settings)
+        try:
+            only = corpus_names(args.corpus) if args.corpus else None
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from exc
+        figures["loco"] = run_loco(args.corpora, args.seed, only, settings)
     if "artifact" in protocols or "speed" in protocols:
-        model = load_artifact(args.artifact)
+        model = load_model(args.artifact)
         if "artifact" in protocols:
             if args.jsonl is not None:
                 items, source = load_jsonl(args.jsonl), str(args.jsonl)

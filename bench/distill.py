@@ -1,7 +1,7 @@
 """Distil static word vectors from all-MiniLM-L6-v2 (the model2vec recipe).
 
 Not part of the service and not needed by ``newswire train``: it writes
-``worker/models/minilm-static.npz``, which is committed, and the training reads
+``training/data/minilm-static.npz``, which is committed, and the training reads
 that file. Run it in a separate environment that has torch (never the project
 venv), pinned to one core::
 
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from worker.pipeline.npz import npz_bytes  # noqa: E402  (numpy only: fine outside the venv)
 
-OUT = ROOT / "worker" / "models" / "minilm-static.npz"
+OUT = ROOT / "training" / "data" / "minilm-static.npz"
 SIF_A = 1e-3
 _WORD = re.compile(r"^[a-z0-9]+$")
 

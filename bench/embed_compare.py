@@ -1,15 +1,15 @@
 """Experiment: hashed n-grams vs distilled MiniLM word vectors vs both, same protocols.
 
-Runs ``evaluate_heldout`` and ``evaluate_loco`` of :mod:`worker.training` (same
+Runs ``evaluate_heldout`` and ``evaluate_loco`` of :mod:`training` (same
 de-duplication, splits, views, calibration and scoring) with the feature matrix
-swapped per variant:
+of :mod:`training.fit` swapped per variant:
 
 - ``hash``: the shipped featurizer (hashed word uni/bigrams, idf, L2);
 - ``emb``: only the SIF-weighted mean of the distilled word vectors
-  (``worker/models/minilm-static.npz``), L2-normalised, times ``--alpha``;
+  (``training/data/minilm-static.npz``), L2-normalised, times ``--alpha``;
 - ``concat``: both blocks side by side in one logistic regression.
 
-The shipped model is ``concat`` built into :mod:`worker.training` (there the
+The shipped model is ``concat`` built into :mod:`training.fit` (there the
 lookup goes by word hash, here by a dict of words: the same words, the same
 figures up to float rounding); this script also tries the variants that were not
 kept (``emb`` alone, ``--norm mean``, other scales and dimensions).
@@ -29,7 +29,7 @@ held out (0.02 on sib200, 1,305 items) come and go with float rounding in the fi
   concat, alpha 2             0.912 0.851 0.019|0.913 0.923 0.846 0.928 0.684 0.870 0.831|0.856
   concat, alpha 2, 128 dims   0.912 0.847 0.016|0.913 0.922 0.849 0.924 0.665 0.870 0.831|0.853
   concat, alpha 1, norm mean  0.912 0.853 0.016|0.907 0.912 0.839 0.922 0.669 0.861 0.828|0.848
-  shipped (worker.training)   0.909 0.851 0.018|0.912 0.921 0.846 0.928 0.664 0.871 0.831|0.853
+  shipped (training.fit)      0.909 0.851 0.018|0.912 0.921 0.846 0.928 0.664 0.871 0.831|0.853
 """
 
 from __future__ import annotations
@@ -46,12 +46,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import worker.training as T  # noqa: N812
+import training
+from training import fit
 from worker.pipeline.classify import DEFAULT_LABELS, tokenize
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA_DIR = ROOT.parent / "shared" / "corpora"
-TABLE = ROOT / "worker" / "models" / "minilm-static.npz"
+TABLE = fit.DEFAULT_WORD_VECTORS
 HASH = 2**18
 
 
@@ -95,12 +96,12 @@ def embed(texts: list[str]) -> np.ndarray:
     return out
 
 
-_orig_tf = T._tf_matrix
-_orig_idf = T._idf
+_orig_tf = fit.feature_matrix
+_orig_idf = fit._idf
 
 
-def tf_matrix(texts: Any, settings: T.TrainSettings) -> Any:
-    sp = T._import("scipy.sparse")
+def tf_matrix(texts: Any, settings: fit.TrainSettings) -> Any:
+    sp = fit._import("scipy.sparse")
 
     texts = list(texts)
     hashed_settings = dataclasses.replace(settings, n_features=HASH, word_vectors=None)
@@ -119,7 +120,7 @@ def idf(tf: Any, n_features: int) -> Any:
 
 
 def weighted(tf: Any, idf_: Any | None) -> Any:
-    sp = T._import("scipy.sparse")
+    sp = fit._import("scipy.sparse")
     from sklearn.preprocessing import normalize
 
     hashed = tf[:, :HASH]
@@ -135,7 +136,7 @@ def main() -> None:
     parser.add_argument("--dims", type=int, default=256)
     parser.add_argument("--norm", choices=["l2", "mean"], default="l2")
     parser.add_argument("--no-sif", action="store_true")
-    parser.add_argument("--c", type=float, default=T.C)
+    parser.add_argument("--c", type=float, default=fit.C)
     parser.add_argument("--table", type=Path, default=TABLE)
     parser.add_argument("--protocols", default="heldout,loco")
     parser.add_argument("--corpus", action="append")
@@ -143,19 +144,19 @@ def main() -> None:
     args = parser.parse_args()
     Emb.variant, Emb.alpha, Emb.norm, Emb.sif = args.variant, args.alpha, args.norm, not args.no_sif
     if args.variant == "hash":
-        settings = T.TrainSettings(c=args.c, word_vectors=None)
+        settings = fit.TrainSettings(c=args.c, word_vectors=None)
     else:
         load_table(args.table, args.dims)
-        T._tf_matrix = tf_matrix
-        T._idf = idf
-        T._weighted = weighted  # type: ignore[assignment]
-        settings = T.TrainSettings(n_features=HASH + Emb.dims, c=args.c)
+        fit.feature_matrix = tf_matrix
+        fit._idf = idf
+        fit._weighted = weighted  # type: ignore[assignment]
+        settings = fit.TrainSettings(n_features=HASH + Emb.dims, c=args.c)
     figures: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     protocols = args.protocols.split(",")
     if "heldout" in protocols:
         started = time.perf_counter()
-        kept, _ = T.deduplicate(T.load_corpora(CORPORA_DIR))
-        report, _ = T.evaluate_heldout(kept, DEFAULT_LABELS, settings=settings)
+        kept, _ = training.deduplicate(training.load_corpora(CORPORA_DIR))
+        report, _ = training.evaluate_heldout(kept, DEFAULT_LABELS, settings=settings)
         brief = {
             "macro_f1": report["macro_f1"],
             "accuracy": report["accuracy"],
@@ -171,7 +172,7 @@ def main() -> None:
         figures["heldout"] = brief
     if "loco" in protocols:
         started = time.perf_counter()
-        results = T.evaluate_loco(CORPORA_DIR, settings=settings, only=args.corpus)
+        results = training.evaluate_loco(CORPORA_DIR, settings=settings, only=args.corpus)
         loco = {name: r["macro_f1"] for name, r in results.items()}
         loco_ece = {name: r["ece"] for name, r in results.items()}
         mean = sum(loco.values()) / len(loco)

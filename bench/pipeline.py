@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import scraped_pages
+from worker.model import load_model
 from worker.pipeline.analyze import analyze, analyze_many
 from worker.pipeline.models import RawArticle
 from worker.pipeline.parse import parse
-from worker.training import DEFAULT_ARTIFACT, load_artifact
 
 
 def per_item(fn: object, items: list[object]) -> float:
@@ -34,7 +34,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     pages = scraped_pages(n)
     raws = [RawArticle(kind="text", text=p) for p in pages]
-    model = load_artifact(DEFAULT_ARTIFACT)
+    model = load_model()
     parsed = [parse(r) for r in raws]
     texts = [f"{p.title}\n{p.body}" for p in parsed]
     now = datetime.now(UTC)

@@ -5,7 +5,7 @@ every corpus left out. The runtime may not carry a contextual encoder (it needs
 torch, and encodes ~80 items a second on two cores), but measuring one bounds
 what a better text representation could give on these labels. Three variants,
 each a logistic regression (the shipped C and class weights) on the same
-de-duplicated items and splits as :mod:`worker.training`:
+de-duplicated items and splits as :mod:`training`:
 
 - ``emb``: the sentence embedding alone (mean-pooled, L2-normalised, 384 dims);
 - ``ship``: the shipped features (hashed word n-grams + distilled word vectors);
@@ -47,9 +47,9 @@ SCALE = {"emb": 1.0, "both": 2.0}
 
 
 def dump(items_path: Path) -> None:
-    import worker.training as T  # noqa: N812
+    import training
 
-    kept, _ = T.deduplicate(T.load_corpora(CORPORA_DIR))
+    kept, _ = training.deduplicate(training.load_corpora(CORPORA_DIR))
     with items_path.open("w", encoding="utf-8") as f:
         for item in kept:
             f.write(json.dumps({"text": item.text, "label": item.label, "corpus": item.corpus}))
@@ -89,30 +89,32 @@ def score(items_path: Path, emb_path: Path, protocols: list[str], variants: list
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    import worker.training as T  # noqa: N812
+    from training import fit
+    from training.evaluate import stratified_split
+    from worker.pipeline.classify import DEFAULT_LABELS
 
     items = _read(items_path)
     emb = np.load(emb_path)
     if len(emb) != len(items):
         raise SystemExit(f"{emb_path} has {len(emb)} rows for {len(items)} items: re-encode")
-    index = {label: i for i, label in enumerate(T.DEFAULT_LABELS)}
+    index = {label: i for i, label in enumerate(DEFAULT_LABELS)}
     y = np.array([index[i["label"]] for i in items], dtype=np.int64)
     corpus = np.array([i["corpus"] for i in items])
-    settings = T.TrainSettings()
-    tf = T._tf_matrix([i["text"] for i in items], settings).tocsr()
+    settings = fit.TrainSettings()
+    tf = fit.feature_matrix([i["text"] for i in items], settings).tocsr()
 
     def features(variant: str, rows: Any, idf: Any) -> Any:
         parts = []
         if variant in ("ship", "both"):
-            parts.append(T._weighted(tf[rows], idf))
+            parts.append(fit._weighted(tf[rows], idf))
         if variant in ("emb", "both"):
             parts.append(sp.csr_matrix(emb[rows] * SCALE[variant]))
         return sp.hstack(parts).tocsr()
 
     def run(variant: str, train: Any, test: Any) -> tuple[float, float]:
-        idf = T._idf(tf[train], settings.n_features) if settings.idf else None
+        idf = fit._idf(tf[train], settings.n_features) if settings.idf else None
         clf = LogisticRegression(
-            C=settings.c, class_weight=settings.class_weight, max_iter=T.MAX_ITER, tol=T.TOL
+            C=settings.c, class_weight=settings.class_weight, max_iter=fit.MAX_ITER, tol=fit.TOL
         )
         clf.fit(features(variant, train, idf), y[train])
         pred = clf.predict(features(variant, test, idf))
@@ -121,7 +123,7 @@ def score(items_path: Path, emb_path: Path, protocols: list[str], variants: list
         return macro, float(np.mean(pred == y[test]))
 
     def split(labels: Any, seed: int, fraction: float = 0.1) -> Any:
-        parts = T._split(labels, fraction, seed)
+        parts = stratified_split(labels, fraction, seed)
         assert not isinstance(parts, str), parts
         return parts
 

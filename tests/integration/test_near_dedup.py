@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from worker.keys import Keys
+from worker.model import load_model
 from worker.pipeline.analyze import analyze
 from worker.pipeline.classify import TopicModel
 from worker.pipeline.models import ProcessedArticle, RawArticle
 from worker.store import Store
-from worker.training import load_artifact
 
 PARAGRAPHS = [
     "The national rail operator said on Thursday it would reopen the coastal line between "
@@ -39,7 +39,7 @@ FERRY = [
 
 @pytest.fixture(scope="module")
 def model() -> TopicModel:
-    return load_artifact()
+    return load_model()
 
 
 def article(model: TopicModel, title: str, paragraphs: list[str]) -> ProcessedArticle:

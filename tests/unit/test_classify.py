@@ -1,11 +1,11 @@
-"""Tests of the topic classifier, its artifact format and its training adapter."""
+"""Tests of the topic classifier: features, the model, its artifact format and the
+shipped artifact (its training and evaluation: tests/unit/test_training.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
 import json
-import random
 import re
 import zipfile
 from collections.abc import Callable
@@ -16,28 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from worker.model import DEFAULT_ARTIFACT, load_model
 from worker.pipeline.classify import (
     ARTIFACT_FORMAT,
     DEFAULT_LABELS,
     TopicModel,
     WordVectors,
+    decide,
     featurize,
+    featurize_many,
+    softmax,
     tokenize,
     word_hashes,
 )
 from worker.pipeline.errors import ModelError
-from worker.training import (
-    CORPORA,
-    DEFAULT_ARTIFACT,
-    DEFAULT_VERSION,
-    DEFAULT_WORD_VECTORS,
-    Item,
-    augment,
-    load_artifact,
-    load_word_vectors,
-    views,
-    write_artifact,
-)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPORA_DIR = SHARED / "corpora"
@@ -178,6 +170,27 @@ def test_featurize_is_stable_across_text_shapes() -> None:
     np.testing.assert_allclose(a[1], b[1])
 
 
+def test_featurize_many_gives_each_texts_row() -> None:
+    texts = ["Hello world, hello again", "", "Caf\u00e9 \u201cquoted\u201d", "bird bird"]
+    table = _word_vectors()
+    for chars in ((), (3, 4)):
+        rows = featurize_many(texts, 2**10, char_ngrams=chars, embedding=table)
+        assert rows.bounds.tolist()[0] == 0 and len(rows.bounds) == len(texts) + 1
+        for i, text in enumerate(texts):
+            indices, values = featurize(text, 2**10, char_ngrams=chars)
+            start, end = rows.bounds[i], rows.bounds[i + 1]
+            assert rows.columns[start:end].tolist() == indices.tolist()
+            assert rows.values[start:end].tobytes() == values.tobytes()
+            pooled = rows.pooled[i]
+            expected = table.pool_text(text)
+            if pooled is None:
+                assert not expected.any()
+            else:
+                assert pooled.tobytes() == expected.tobytes()
+    empty = featurize_many([], 16)
+    assert empty.columns.size == 0 and empty.bounds.tolist() == [0] and empty.pooled == []
+
+
 # -- model and artifact -------------------------------------------------------
 
 
@@ -237,6 +250,19 @@ def test_fallback_threshold_and_temperature() -> None:
         probs.max() - probs.min() < base.probabilities(text).max() - base.probabilities(text).min()
     )
     assert np.argmax(probs) == np.argmax(base.probabilities(text))
+
+
+def test_softmax_and_decide_work_on_one_row_or_many() -> None:
+    logits = np.array([[2.0, 0.0, 1.0], [0.1, 0.2, 0.15], [-1.0, 3.0, 0.0]])
+    probs = softmax(logits, 1.5)
+    for row, p in zip(logits, probs, strict=True):
+        assert softmax(row, 1.5).tobytes() == p.tobytes()
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert decide(probs, None, 0.9).tolist() == [0, 1, 1]
+    assert decide(probs, 2, 0.5).tolist() == [0, 2, 1]
+    assert [int(decide(p, 2, 0.5)) for p in probs] == [0, 2, 1]
+    model = dataclasses.replace(_random_model(), fallback="c", threshold=0.5)
+    assert [model.decide(p) for p in probs] == [0, 2, 1]
 
 
 def test_round_trip_keeps_calibration_and_features() -> None:
@@ -403,38 +429,6 @@ def test_model_with_word_vectors_rejects_inconsistent_artifacts() -> None:
         TopicModel.from_bytes(_npz({**arrays, "embed_hashes": model.embedding.hashes}))
 
 
-def test_distilled_word_vectors_are_semantic() -> None:
-    table = load_word_vectors(DEFAULT_WORD_VECTORS)
-    assert table.dims == 256 and len(table.hashes) > 20_000
-
-    def unit(word: str) -> np.ndarray:
-        v = table.pool_text(word)
-        assert v.any(), word
-        return v / np.linalg.norm(v)
-
-    assert unit("football") @ unit("soccer") > unit("football") @ unit("parliament")
-    assert unit("election") @ unit("parliament") > unit("election") @ unit("guitar")
-    assert unit("film") @ unit("actress") > unit("film") @ unit("striker")
-
-
-def test_training_features_match_inference(tmp_path: Path) -> None:
-    pytest.importorskip("sklearn")
-    from worker.training import TrainSettings, _tf_matrix
-
-    settings = TrainSettings(n_features=2**10)
-    table = settings.embedding()
-    assert table is not None
-    texts = ["Striker scores late winner\nThe club celebrated.", "Minister resigns", ""]
-    matrix = _tf_matrix(texts, settings).toarray()
-    assert matrix.shape == (3, 2**10 + table.dims)
-    for row, text in zip(matrix, texts, strict=True):
-        indices, values = featurize(text, 2**10)
-        hashed = np.zeros(2**10)
-        hashed[indices] = values
-        np.testing.assert_allclose(row[: 2**10], hashed, rtol=1e-6)
-        np.testing.assert_allclose(row[2**10 :], table.pool_text(text), rtol=1e-6)
-
-
 def test_from_bytes_inconsistent_shapes() -> None:
     model = _random_model()
     with pytest.raises(ModelError, match="weights have shape"):
@@ -443,14 +437,19 @@ def test_from_bytes_inconsistent_shapes() -> None:
         TopicModel.from_bytes(_with_header(model, labels="abc"))
 
 
-def test_load_artifact_missing(tmp_path: Path) -> None:
+def test_load_model_missing(tmp_path: Path) -> None:
     missing = tmp_path / "nope.npz"
     with pytest.raises(ModelError, match=r"nope\.npz"):
-        load_artifact(missing)
+        load_model(missing)
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"junk")
     with pytest.raises(ModelError, match=r"bad\.npz"):
-        load_artifact(bad)
+        load_model(bad)
+
+
+def test_load_model_defaults_to_the_shipped_artifact() -> None:
+    assert DEFAULT_ARTIFACT.name == "topic-v1.npz"
+    assert load_model().to_bytes() == load_model(DEFAULT_ARTIFACT).to_bytes()
 
 
 # -- the shipped artifact --------------------------------------------------------
@@ -479,31 +478,7 @@ to cost cuts and lower component prices."""
 
 @pytest.fixture(scope="module")
 def shipped() -> TopicModel:
-    return load_artifact(DEFAULT_ARTIFACT)
-
-
-def test_shipped_artifact_metadata(shipped: TopicModel) -> None:
-    assert shipped.labels == DEFAULT_LABELS
-    assert shipped.weights.dtype == np.float32
-    assert DEFAULT_ARTIFACT.stat().st_size < 30 * 1024 * 1024
-    assert shipped.embedding is not None
-    assert shipped.weights.shape == (shipped.n_features + shipped.embedding.dims, 4)
-    meta = shipped.metadata
-    assert meta["labels"] == list(DEFAULT_LABELS)
-    assert meta["version"] == shipped.version == DEFAULT_VERSION
-    data = meta["data"]
-    assert len(data["sha256"]) == 64
-    assert {c["name"] for c in data["corpora"]} == {c.name for c in CORPORA}
-    heldout = meta["heldout"]
-    assert heldout["accuracy"] > 0.85
-    assert heldout["macro_f1"] > 0.85
-    assert heldout["ece"] < 0.1
-    assert heldout["title_only"]["macro_f1"] > 0.8
-    # "other" is the fallback for low confidence, with the threshold chosen on held-out data
-    assert shipped.fallback == "other"
-    assert 0.0 < shipped.threshold < 1.0
-    assert shipped.threshold == heldout["threshold"] == meta["params"]["threshold"]
-    assert shipped.temperature == heldout["temperature"]
+    return load_model(DEFAULT_ARTIFACT)
 
 
 @needs_shared
@@ -576,129 +551,6 @@ def test_shipped_artifact_topics(shipped: TopicModel, text: str, topic: str) -> 
     assert set(result.scores) == set(DEFAULT_LABELS)
     assert sum(result.scores.values()) == pytest.approx(1.0, abs=1e-3)
     assert result.model_version == shipped.version
-
-
-# -- training -------------------------------------------------------------------
-
-
-def test_views_cut_titles_and_leads() -> None:
-    assert views("one line only") == {}
-    assert views("Title\nbody") == {"title": "Title"}
-    assert views("Title\n\n first para \n\nsecond para") == {
-        "title": "Title",
-        "lead": "Title\nfirst para",
-    }
-
-
-def test_augment_adds_views_but_never_held_out_texts() -> None:
-    train = [
-        Item("Striker signs new deal\nThe club confirmed it.\nMore here.", "sport", "x"),
-        Item("Minister resigns over row\nHe quit on Monday.", "geopolitics", "x"),
-    ]
-    held_out = [Item("minister resigns over row", "geopolitics", "y")]
-    extra = augment(train, held_out)
-    texts = {i.text: i for i in extra}
-    assert set(texts) == {
-        "Striker signs new deal",
-        "Striker signs new deal\nThe club confirmed it.",
-    }
-    assert all(i.label == "sport" and i.corpus.startswith("x:") for i in extra)
-
-
-def test_calibration_helpers() -> None:
-    pytest.importorskip("sklearn")
-    from worker.training import choose_threshold, decide, expected_calibration_error, softmax
-
-    probs = np.array([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4]])
-    y = np.array([0, 2, 1, 2])
-    assert decide(probs, None, 0.9).tolist() == [0, 0, 1, 0]
-    assert decide(probs, 2, 0.55).tolist() == [0, 2, 1, 2]
-    threshold = choose_threshold(probs, y, 2)
-    assert 0.5 < threshold <= 0.7  # sends the two unsure rows to label 2, keeps the others
-    assert choose_threshold(probs, y, None) == 0.0
-    sure = np.array([[1.0, 0.0], [0.0, 1.0]])
-    assert expected_calibration_error(sure, np.array([0, 1])) == pytest.approx(0.0)
-    assert expected_calibration_error(sure, np.array([1, 0])) == pytest.approx(1.0)
-    logits = np.array([[2.0, 0.0], [0.0, 2.0]])
-    assert softmax(logits, 2.0)[0, 0] == pytest.approx(1 / (1 + np.exp(-1.0)))
-
-
-_VOCAB = {
-    "cats": "meow whiskers purr litter kitten tabby claws catnip",
-    "dogs": "bark leash puppy fetch kennel bone retriever walkies",
-    "birds": "feather beak nest wings chirp flock seed migrate",
-}
-_SHARED_WORDS = ["the", "a", "today", "local", "owner", "said", "very", "happy", "new", "pet"]
-
-
-def _synthetic_jsonl(path: Path, per_label: int = 40) -> None:
-    rng = random.Random(7)
-    lines = []
-    for label, words in _VOCAB.items():
-        vocab = words.split()
-        for _ in range(per_label):
-            tokens = rng.choices(vocab, k=4) + rng.choices(_SHARED_WORDS, k=6)
-            rng.shuffle(tokens)
-            lines.append(json.dumps({"text": " ".join(tokens), "label": label}))
-    lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-
-
-def test_train_jsonl_is_deterministic_and_uses_user_labels(tmp_path: Path) -> None:
-    pytest.importorskip("sklearn")
-    from worker.training import train_jsonl
-
-    data = tmp_path / "pets.jsonl"
-    _synthetic_jsonl(data)
-    first, report = train_jsonl(data, n_features=2**12, heldout_fraction=0.25)
-    second, _ = train_jsonl(data, n_features=2**12, heldout_fraction=0.25)
-    assert first.to_bytes() == second.to_bytes()
-
-    assert first.labels == ("birds", "cats", "dogs")
-    assert first.version.startswith("custom-hash-minilm-v3-")
-    assert first.embedding is not None
-    assert report["heldout"]["accuracy"] > 0.9
-    assert report["data"]["counts_per_label"] == {"birds": 40, "cats": 40, "dogs": 40}
-    result = first.predict("my new kitten likes to purr and play with catnip")
-    assert result.topic == "cats"
-    assert set(result.scores) == {"birds", "cats", "dogs"}
-
-    path = tmp_path / "models" / "pets.npz"
-    write_artifact(first, path)
-    write_artifact(second, tmp_path / "again.npz")
-    assert path.read_bytes() == (tmp_path / "again.npz").read_bytes()
-    assert load_artifact(path).predict("bark fetch bone").topic == "dogs"
-
-
-def test_train_jsonl_rejects_bad_lines(tmp_path: Path) -> None:
-    pytest.importorskip("sklearn")
-    from worker.training import train_jsonl
-
-    data = tmp_path / "bad.jsonl"
-    data.write_text('{"text": "ok", "label": "a"}\n{"text": "", "label": "b"}\n')
-    with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
-        train_jsonl(data)
-
-
-@pytest.mark.skipif(not CORPORA_DIR.is_dir(), reason=f"corpora folder not found at {CORPORA_DIR}")
-def test_corpus_loaders_apply_the_mappings() -> None:
-    from collections import Counter
-
-    from worker.training import CORPORA, deduplicate, load_corpora
-
-    items = load_corpora(CORPORA_DIR)
-    kept, _ = deduplicate(items)
-    by_corpus = Counter(item.corpus for item in kept)
-    assert set(by_corpus) == {c.name for c in CORPORA}
-    labels = Counter(item.label for item in kept)
-    assert set(labels) == set(DEFAULT_LABELS)
-    assert 49_000 < len(kept) < 51_000
-    bbc = Counter(item.label for item in kept if item.corpus == "bbc-news")
-    assert set(bbc) == set(DEFAULT_LABELS)
-    ag = Counter(item.label for item in kept if item.corpus == "ag-news-test")
-    assert "entertainment" not in ag
-    ag_texts = [item.text for item in kept if item.corpus == "ag-news-test"]
-    assert not any("\\" in text or "#39;" in text for text in ag_texts)
 
 
 _BATCH_TEXTS = [

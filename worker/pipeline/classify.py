@@ -1,7 +1,8 @@
 """Topic classification with hashed word n-grams, static word vectors and a linear softmax model.
 
 Pure module: no I/O, no logging. A :class:`TopicModel` is trained elsewhere
-(``worker.training``) and shipped as bytes (an ``.npz`` archive without pickle).
+(the top-level ``training`` package, from a checkout) and shipped as bytes (an
+``.npz`` archive without pickle); :mod:`worker.model` loads the shipped one.
 
 Features: the text is lower-cased and split into ``\\w+`` tokens. Every word
 unigram and bigram of the whole text (and, when a model is built with
@@ -9,8 +10,10 @@ unigram and bigram of the whole text (and, when a model is built with
 bytes; the shipped model uses none) is hashed (a polynomial hash of the bytes
 mod 2**64 mixed with MurmurHash3's finaliser; never Python's salted ``hash()``)
 into ``n_features`` buckets; counts get sublinear scaling ``1 + log(tf)``, an IDF
-weight, and the vector is L2-normalised. The whole text is hashed with a few
-numpy operations, no Python loop per word.
+weight, and the vector is L2-normalised. Several texts are hashed together with
+a few numpy operations, no Python loop per word. :func:`featurize_many` is the
+one implementation: the model's scores and the training's feature matrix both
+read its rows.
 
 A model may also carry static word vectors (:class:`WordVectors`, distilled from
 all-MiniLM-L6-v2 by ``bench/distill.py``): the same words are looked up by their
@@ -21,7 +24,8 @@ Words outside the table contribute nothing to that block.
 
 The model is ``softmax((x @ W + b) / T)`` with a temperature ``T`` fitted on
 held-out data; a top probability below the stored ``threshold`` reports the
-``fallback`` label ("other") instead, keeping every label's score.
+``fallback`` label ("other") instead, keeping every label's score (:func:`softmax`
+and :func:`decide`, which the training's calibration uses too).
 """
 
 from __future__ import annotations
@@ -39,19 +43,31 @@ import numpy as np
 import numpy.typing as npt
 
 from worker.pipeline.errors import ModelError
-from worker.pipeline.hashing import U64Array, fmix64, hash_words_of_texts, poly_hashes
+from worker.pipeline.hashing import (
+    U64Array,
+    fmix64,
+    hash_words,
+    hash_words_of_texts,
+    poly_hashes,
+)
 from worker.pipeline.models import Classification
 from worker.pipeline.npz import npz_bytes
 
 __all__ = [
     "ARTIFACT_FORMAT",
+    "CHAR_LIMIT",
+    "CHAR_NGRAMS",
     "DEFAULT_LABELS",
     "EMBEDDER",
     "FEATURIZER",
+    "Features",
     "TopicModel",
     "WordVectors",
+    "decide",
     "featurize",
+    "featurize_many",
     "normalize_text",
+    "softmax",
     "tokenize",
     "word_hashes",
 ]
@@ -91,7 +107,7 @@ _PUNCTUATION: Final = (
 _WORD_BYTES: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 # bytes.translate table: ASCII word characters stay, everything else becomes a space.
 _ASCII_TABLE: Final = bytes(c if c in _WORD_BYTES else 0x20 for c in range(256))
-_NO_WORDS: Final = np.zeros(0, dtype=np.uint64)
+_NO_HASHES: Final = np.zeros(0, dtype=np.uint64)
 # logits_many's texts at a time: as fast as 100 (10-25 measured fastest) and
 # its arrays stay a few MB (a few hundred KB of text, 8-byte hashes per byte).
 _TEXTS_TOGETHER: Final = 25
@@ -106,13 +122,20 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 
 
+def _runs(changes: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
+    """Where each run of equal elements starts, and its length, given where an
+    element differs from the one before (``changes[i]`` for element ``i + 1``)."""
+    starts = np.flatnonzero(np.concatenate((_TRUE, changes)))
+    counts = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+    counts[-1] = len(changes) + 1 - starts[-1]
+    return starts, counts
+
+
 def _unique_counts(ordered: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray]:
     """``np.unique(ordered, return_counts=True)`` for a sorted, non-empty array,
     without its Python-level steps (~10 us a call)."""
-    starts = np.flatnonzero(np.concatenate((_TRUE, ordered[1:] != ordered[:-1])))
-    counts = np.empty_like(starts)
-    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
-    counts[-1] = len(ordered) - starts[-1]
+    starts, counts = _runs(ordered[1:] != ordered[:-1])
     return ordered[starts], counts
 
 
@@ -157,37 +180,28 @@ def normalize_text(text: str) -> str:
     return " ".join(tokenize(text))
 
 
-def _feature_hashes(
-    padded: bytes, char_ngrams: Sequence[int] = CHAR_NGRAMS, char_limit: int = CHAR_LIMIT
-) -> U64Array:
-    """64-bit hashes of the word unigrams and bigrams and of the character n-grams.
+def _char_hashes(padded: bytes, char_ngrams: Sequence[int], char_limit: int) -> U64Array:
+    """Hashes (before mixing) of the word-bounded character n-grams of ``padded``.
 
-    ``padded`` is the output of :func:`_padded`. A word's hash is a polynomial hash
-    of its bytes, computed for all words at once from prefix sums. Character
-    n-grams are the windows of the first ``char_limit`` bytes that hold no space
-    inside (word-bounded, like scikit-learn's ``char_wb``), hashed the same way.
+    ``padded`` is the output of :func:`_padded` for a text with a word. The
+    n-grams are the windows of its first ``char_limit`` bytes that hold no space
+    inside (like scikit-learn's ``char_wb``), hashed as words are (prefix sums),
+    each size salted differently.
     """
-    return _hashes(padded, char_ngrams, char_limit)[0]
-
-
-def _hashes(
-    padded: bytes, char_ngrams: Sequence[int], char_limit: int
-) -> tuple[U64Array, U64Array]:
-    """(feature hashes as :func:`_feature_hashes`, plain word hashes in text order)."""
-    poly = poly_hashes(padded)
-    words = poly.words()
-    parts = [words ^ _UNIGRAM_SALT, words[:-1] * _BIGRAM_MUL + words[1:]]
     limit = min(len(padded), char_limit)
-    if char_ngrams and limit > 0:
-        spaces = np.zeros(limit + 1, dtype=np.int32)
-        np.cumsum(poly.is_space[:limit], out=spaces[1:])
-        for size in char_ngrams:
-            if limit < size:
-                continue
-            # window [i, i + size) with no space at i+1 .. i+size-2
-            first = np.flatnonzero(spaces[size - 1 : limit] == spaces[1 : limit - size + 2])
-            parts.append(poly.windows(first, size) ^ np.uint64(size))
-    return fmix64(np.concatenate(parts)), words
+    if not char_ngrams or limit <= 0:
+        return _NO_HASHES
+    poly = poly_hashes(padded)
+    spaces = np.zeros(limit + 1, dtype=np.int32)
+    np.cumsum(poly.is_space[:limit], out=spaces[1:])
+    parts = [_NO_HASHES]
+    for size in char_ngrams:
+        if limit < size:
+            continue
+        # window [i, i + size) with no space at i+1 .. i+size-2
+        first = np.flatnonzero(spaces[size - 1 : limit] == spaces[1 : limit - size + 2])
+        parts.append(poly.windows(first, size) ^ np.uint64(size))
+    return np.concatenate(parts)
 
 
 def word_hashes(words: Sequence[str]) -> U64Array:
@@ -198,7 +212,7 @@ def word_hashes(words: Sequence[str]) -> U64Array:
     padded = _padded(" ".join(words))
     if not padded.strip():
         return np.zeros(0, dtype=np.uint64)
-    hashes = _hashes(padded, (), 0)[1]
+    hashes = hash_words(padded)
     if len(hashes) != len(words):
         raise ValueError("every word must be a single lower-case \\w+ token")
     return hashes
@@ -249,18 +263,32 @@ class WordVectors:
         stored = np.asarray(vectors, dtype=np.float32).astype(np.float16).astype(np.float32)
         return cls(hashes[order], np.ascontiguousarray(stored[order]), scale, source)
 
-    def pool(self, words: U64Array) -> FloatArray:
-        """The text's block of features from its word hashes (zeros when no word is known)."""
-        # Distinct words first (sorted, which also speeds up the binary search), then
-        # their counts times their vectors: half the work of summing every word's row.
+    def pool_many(self, words: U64Array, owner: IntArray, n: int) -> list[FloatArray | None]:
+        """The block of features of each of ``n`` texts from their word hashes.
+
+        ``words`` holds every text's word hashes, each text's together and in
+        order, and ``owner`` the text of each (as :func:`hash_words_of_texts`
+        gives them). A text without a known word gets None (its block is zeros).
+        """
         if not len(words):
-            return np.zeros(self.dims, dtype=np.float32)
-        unique, counts = _unique_counts(np.sort(words))
-        pos = np.searchsorted(self.hashes, unique)
+            return [None] * n
+        # Each text's words sorted (n small sorts are faster than one argsort), then
+        # its distinct words counted: half the work of summing every word's row, and
+        # a binary search of sorted keys is 6x faster.
+        spans = np.searchsorted(owner, np.arange(n + 1))
+        ordered = np.concatenate([np.sort(words[a:b]) for a, b in itertools.pairwise(spans)])
+        starts, counts = _runs((ordered[1:] != ordered[:-1]) | (owner[1:] != owner[:-1]))
+        distinct = ordered[starts]
+        pos = np.searchsorted(self.hashes, distinct)
         np.minimum(pos, len(self.hashes) - 1, out=pos)
-        hit = self.hashes[pos] == unique
-        pooled = self._pooled(counts[hit].astype(np.float32), pos[hit])
-        return np.zeros(self.dims, dtype=np.float32) if pooled is None else pooled
+        hit = self.hashes[pos] == distinct
+        # Each text's known words by table row (in hash order), with their counts.
+        rows, weights = pos[hit], counts[hit].astype(np.float32)
+        bounds = np.searchsorted(owner[starts][hit], np.arange(n + 1))
+        return [
+            self._pooled(weights[start:end], rows[start:end])
+            for start, end in itertools.pairwise(bounds)
+        ]
 
     def _pooled(self, counts: FloatArray, rows: IntArray) -> FloatArray | None:
         """The rows' vectors times their counts, summed, L2-normalised and
@@ -273,10 +301,76 @@ class WordVectors:
         return result
 
     def pool_text(self, text: str) -> FloatArray:
-        padded = _padded(text)
-        if not padded.strip():
-            return np.zeros(self.dims, dtype=np.float32)
-        return self.pool(_hashes(padded, (), 0)[1])
+        """The block of features of ``text`` (zeros when no word is known)."""
+        words, owner = hash_words_of_texts([_padded(text)])
+        (pooled,) = self.pool_many(words, owner, 1)
+        return np.zeros(self.dims, dtype=np.float32) if pooled is None else pooled
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """The feature rows of several texts (see :func:`featurize_many`), CSR-like.
+
+    Text ``i``'s hashed buckets are ``columns[bounds[i]:bounds[i + 1]]``, sorted and
+    distinct, with their ``values`` (L2-normalised per text); ``pooled[i]`` is its
+    word-vector block, None when there is no table or the text has no known word
+    (the block is zeros).
+    """
+
+    columns: IntArray
+    values: FloatArray
+    bounds: IntArray
+    pooled: list[FloatArray | None]
+
+
+def featurize_many(
+    texts: Sequence[str],
+    n_features: int,
+    idf: FloatArray | None = None,
+    *,
+    char_ngrams: Sequence[int] = CHAR_NGRAMS,
+    char_limit: int = CHAR_LIMIT,
+    embedding: WordVectors | None = None,
+) -> Features:
+    """The feature vector of each text: what a model reads, and what training fits on.
+
+    Word unigrams and bigrams of the whole text and word-bounded character n-grams
+    of its first ``char_limit`` bytes share ``n_features`` hashed buckets. Values are
+    ``1 + log(count)`` (times ``idf[index]`` when given), L2-normalised. With
+    ``embedding``, each text's words are also pooled into its word-vector block.
+    The texts are hashed, bucketed and counted together (numpy's cost per call is
+    paid once); each row is the same as for the text alone. Deterministic across
+    processes and machines.
+    """
+    if n_features < 1:
+        raise ValueError("n_features must be positive")
+    n = len(texts)
+    padded = [_padded(t) for t in texts]
+    words, owner = hash_words_of_texts(padded)
+    within = owner[:-1] == owner[1:]  # no bigram across two texts
+    hashes = [words ^ _UNIGRAM_SALT, (words[:-1] * _BIGRAM_MUL + words[1:])[within]]
+    owners = [owner, owner[:-1][within]]
+    if char_ngrams:
+        for i, text in enumerate(padded):
+            grams = _char_hashes(text, char_ngrams, char_limit) if text.strip() else _NO_HASHES
+            hashes.append(grams)
+            owners.append(np.full(len(grams), i, dtype=np.intp))
+    mixed = fmix64(np.concatenate(hashes))
+    if n_features & (n_features - 1) == 0:  # a power of two: mask, same as the modulo
+        buckets = (mixed & np.uint64(n_features - 1)).astype(np.int64)
+    else:
+        buckets = (mixed % np.uint64(n_features)).astype(np.int64)
+    columns, counts, bounds = _counts_per_text(np.concatenate(owners), buckets, n_features, n)
+    raw = 1.0 + np.log(counts.astype(np.float64))
+    if idf is not None:
+        raw *= np.take(idf, columns)
+    values = np.empty(len(raw), dtype=np.float32)
+    for start, end in itertools.pairwise(bounds):
+        values[start:end] = _unit(raw[start:end])
+    pooled: list[FloatArray | None] = (
+        [None] * n if embedding is None else embedding.pool_many(words, owner, n)
+    )
+    return Features(columns, values, bounds, pooled)
 
 
 def featurize(
@@ -287,40 +381,10 @@ def featurize(
     char_ngrams: Sequence[int] = CHAR_NGRAMS,
     char_limit: int = CHAR_LIMIT,
 ) -> tuple[IntArray, FloatArray]:
-    """Sparse feature vector of ``text``: sorted bucket indices and their values.
-
-    Word unigrams and bigrams of the whole text and word-bounded character n-grams
-    of its first ``char_limit`` bytes share ``n_features`` hashed buckets. Values are
-    ``1 + log(count)`` (times ``idf[index]`` when given), L2-normalised.
-    Deterministic across processes and machines.
-    """
-    indices, values, _ = _featurize(text, n_features, idf, char_ngrams, char_limit)
-    return indices, values
-
-
-def _featurize(
-    text: str,
-    n_features: int,
-    idf: FloatArray | None,
-    char_ngrams: Sequence[int],
-    char_limit: int,
-) -> tuple[IntArray, FloatArray, U64Array]:
-    """:func:`featurize` plus the plain word hashes (for :class:`WordVectors`)."""
-    if n_features < 1:
-        raise ValueError("n_features must be positive")
-    padded = _padded(text)
-    if not padded.strip():
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), _NO_WORDS
-    hashes, words = _hashes(padded, char_ngrams, char_limit)
-    if n_features & (n_features - 1) == 0:  # a power of two: mask, same as the modulo
-        buckets = np.sort((hashes & np.uint64(n_features - 1)).astype(np.int64))
-    else:
-        buckets = np.sort((hashes % np.uint64(n_features)).astype(np.int64))
-    indices, counts = _unique_counts(buckets)  # not empty: the text has a word
-    values = 1.0 + np.log(counts.astype(np.float64))
-    if idf is not None:
-        values *= np.take(idf, indices)
-    return indices, _unit(values), words
+    """Sparse feature vector of ``text``: sorted bucket indices and their values
+    (its row of :func:`featurize_many`)."""
+    row = featurize_many([text], n_features, idf, char_ngrams=char_ngrams, char_limit=char_limit)
+    return row.columns, row.values
 
 
 def _unit(values: npt.NDArray[np.float64]) -> FloatArray:
@@ -330,11 +394,24 @@ def _unit(values: npt.NDArray[np.float64]) -> FloatArray:
     return unit
 
 
-def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    result: npt.NDArray[np.float64] = exp / exp.sum(axis=-1, keepdims=True)
+def softmax(logits: npt.NDArray[np.float64], temperature: float = 1.0) -> npt.NDArray[np.float64]:
+    """Probabilities of ``logits / temperature`` (over the last axis: a row per text)."""
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    result: npt.NDArray[np.float64] = e / e.sum(axis=-1, keepdims=True)
     return result
+
+
+def decide(
+    probs: npt.NDArray[np.float64], fallback: int | None, threshold: float
+) -> npt.NDArray[np.int64]:
+    """Index of the reported label (over the last axis: a row per text): the top one,
+    or ``fallback`` when the top probability is below ``threshold``."""
+    pred = np.asarray(np.argmax(probs, axis=-1), dtype=np.int64)
+    if fallback is not None and threshold > 0.0:
+        pred = np.where(probs.max(axis=-1) < threshold, fallback, pred)
+    return pred
 
 
 def _fail(message: str) -> ModelError:
@@ -391,24 +468,10 @@ class TopicModel:
 
     # -- inference ---------------------------------------------------------
 
-    def features(self, text: str) -> tuple[IntArray, FloatArray]:
-        """The sparse feature vector this model reads (see :func:`featurize`)."""
-        return featurize(
-            text,
-            self.n_features,
-            self.idf,
-            char_ngrams=self.char_ngrams,
-            char_limit=self.char_limit,
-        )
-
     def logits(self, text: str) -> npt.NDArray[np.float64]:
         """Raw scores ``x @ W + b`` (before the temperature), in the order of ``labels``."""
-        indices, values, words = _featurize(
-            text, self.n_features, self.idf, self.char_ngrams, self.char_limit
-        )
-        rows = np.take(self.weights, indices, axis=0)  # much faster than weights[indices]
-        pooled = self.embedding.pool(words) if self.embedding is not None else None
-        return self._scores(values, rows, pooled)
+        row: npt.NDArray[np.float64] = self.logits_many([text])[0]
+        return row
 
     def _scores(
         self, values: FloatArray, rows: FloatArray, pooled: FloatArray | None
@@ -422,14 +485,12 @@ class TopicModel:
         return result
 
     def logits_many(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        """``logits`` of each text, one row each, bit for bit.
+        """``logits`` of each text, one row each.
 
-        The texts are hashed, bucketed, counted and looked up together; only
-        the small products stay per text, in the same order as ``logits``.
-        numpy's cost per call was about a third of classifying one article.
+        The texts' features come from one :func:`featurize_many` call per
+        ``_TEXTS_TOGETHER``; only the small products stay per text. numpy's cost
+        per call was about a third of classifying one article.
         """
-        if self.char_ngrams or not texts:
-            return np.array([self.logits(t) for t in texts]).reshape(len(texts), len(self.labels))
         if len(texts) > _TEXTS_TOGETHER:
             return np.concatenate(
                 [
@@ -437,73 +498,44 @@ class TopicModel:
                     for i in range(0, len(texts), _TEXTS_TOGETHER)
                 ]
             )
-        n, nf = len(texts), self.n_features
-        words, owner = hash_words_of_texts([_padded(t) for t in texts])
-        within = owner[:-1] == owner[1:]  # no bigram across two texts
-        bigrams = (words[:-1] * _BIGRAM_MUL + words[1:])[within]
-        hashes = fmix64(np.concatenate((words ^ _UNIGRAM_SALT, bigrams)))
-        if nf & (nf - 1) == 0:
-            buckets = (hashes & np.uint64(nf - 1)).astype(np.int64)
-        else:
-            buckets = (hashes % np.uint64(nf)).astype(np.int64)
-        text = np.concatenate((owner, owner[:-1][within]))
-        indices, counts, bounds = _counts_per_text(text, buckets, nf, n)
-        values = 1.0 + np.log(counts.astype(np.float64))
-        if self.idf is not None:
-            values *= np.take(self.idf, indices)
-        rows = np.take(self.weights, indices, axis=0)
-        pooled = self._pool_many(words, owner, n)
-        out = np.empty((n, len(self.labels)), dtype=np.float64)
-        for i, vector in enumerate(pooled):
-            start, end = bounds[i], bounds[i + 1]
-            out[i] = self._scores(_unit(values[start:end]), rows[start:end], vector)
+        features = featurize_many(
+            texts,
+            self.n_features,
+            self.idf,
+            char_ngrams=self.char_ngrams,
+            char_limit=self.char_limit,
+            embedding=self.embedding,
+        )
+        rows = np.take(self.weights, features.columns, axis=0)  # faster than weights[columns]
+        out = np.empty((len(texts), len(self.labels)), dtype=np.float64)
+        for i, (start, end) in enumerate(itertools.pairwise(features.bounds)):
+            out[i] = self._scores(features.values[start:end], rows[start:end], features.pooled[i])
         return out
-
-    def _pool_many(self, words: U64Array, owner: IntArray, n: int) -> list[FloatArray | None]:
-        """``embedding.pool`` of each text's words (None: no known word)."""
-        table = self.embedding
-        if table is None or not len(words):
-            return [None] * n
-        size = len(table.hashes)
-        # Distinct words, sorted: a binary search of sorted keys is 6x faster.
-        order = np.argsort(words)
-        ordered = words[order]
-        first = np.concatenate((_TRUE, ordered[1:] != ordered[:-1]))
-        distinct = ordered[first]
-        pos = np.searchsorted(table.hashes, distinct)
-        np.minimum(pos, size - 1, out=pos)
-        which = np.cumsum(first) - 1  # each ordered word's distinct word
-        hit = (table.hashes[pos] == distinct)[which]
-        # A text's known words by table row, in hash order, as pool().
-        found, counts, bounds = _counts_per_text(owner[order][hit], pos[which][hit], size, n)
-        weights = counts.astype(np.float32)
-        return [
-            table._pooled(weights[start:end], found[start:end])
-            for start, end in itertools.pairwise(bounds)
-        ]
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
         """Calibrated softmax probabilities, in the order of ``labels``."""
-        return _softmax(self.logits(text) / self.temperature)
+        return softmax(self.logits(text), self.temperature)
+
+    @property
+    def _fallback_index(self) -> int | None:
+        return None if self.fallback is None else self.labels.index(self.fallback)
 
     def decide(self, probs: npt.NDArray[np.float64]) -> int:
         """Index of the reported label: the top one, or the fallback below the threshold."""
-        best = int(np.argmax(probs))
-        if self.fallback is not None and float(probs[best]) < self.threshold:
-            return self.labels.index(self.fallback)
-        return best
+        return int(decide(probs, self._fallback_index, self.threshold))
 
     def predict(self, text: str) -> Classification:
         """Classify ``title + "\\n" + body``."""
-        return self._classification(self.probabilities(text))
+        probs = self.probabilities(text)
+        return self._classification(probs, self.decide(probs))
 
     def predict_many(self, texts: Iterable[str]) -> list[Classification]:
         """``predict`` of each text, classified together (see ``logits_many``)."""
-        logits = self.logits_many(list(texts))
-        return [self._classification(p) for p in _softmax(logits / self.temperature)]
+        probs = softmax(self.logits_many(list(texts)), self.temperature)
+        chosen = decide(probs, self._fallback_index, self.threshold).tolist()
+        return [self._classification(p, c) for p, c in zip(probs, chosen, strict=True)]
 
-    def _classification(self, probs: npt.NDArray[np.float64]) -> Classification:
-        chosen = self.decide(probs)
+    def _classification(self, probs: npt.NDArray[np.float64], chosen: int) -> Classification:
         # Built without re-validation: every field is in range by construction.
         return Classification.model_construct(
             topic=self.labels[chosen],
