@@ -2,12 +2,16 @@
 
 Refusals happen here, before anything is queued, for what can never become an
 article: empty or binary files, files over the size limit, unsupported types,
-malformed JSON.
+special files (FIFOs, devices, sockets), malformed or hostile JSON. Nothing a
+file holds makes ``load_paths`` raise, block, or read more than the limit.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -35,23 +39,44 @@ class Item:
     article: RawArticle
 
 
+# Real news records nest a few levels (a record, a list of authors, an object
+# per author). 100 leaves ample room while staying well below both Python's
+# recursion limit (json.loads, json.dumps) and pydantic-core's recursion guard
+# (about 255 levels), whose error would otherwise name every level it passed.
+MAX_JSON_DEPTH = 100
+# A refusal reason is printed on one line after the file name.
+MAX_REASON_CHARS = 200
+_TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     source: str
     reason: str
 
+    def __post_init__(self) -> None:
+        # Whatever built it, a reason is one short line.
+        reason = " ".join(self.reason.split()) or "refused"
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 1] + "…"
+        object.__setattr__(self, "reason", reason)
 
-def _mb(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB"
+
+def _size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f} MB"
+    return f"{n / 1000:.1f} KB" if n >= 1000 else f"{n} bytes"
 
 
-def _too_big(size: int, limit: int) -> str:
-    return f"{_mb(size)} is over the {_mb(limit)} limit (NEWSWIRE_MAX_PAYLOAD_BYTES)"
+def _too_big(size: int | None, limit: int) -> str:
+    """``size`` None: more than ``limit`` bytes were there, how many more is unknown."""
+    over = f"over the {_size(limit)} limit (NEWSWIRE_MAX_PAYLOAD_BYTES)"
+    return over if size is None else f"{_size(size)} is {over}"
 
 
 def _decode(data: bytes) -> str:
     """UTF-8 text, or a ValueError saying why these bytes are not text."""
-    if b"\0" in data[:65536]:
+    if b"\0" in data:
         raise ValueError("binary content (NUL bytes), not a text page")
     try:
         return data.decode("utf-8-sig")
@@ -63,7 +88,8 @@ def _decode(data: bytes) -> str:
 
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()))
+    parts = [str(p) for p in err.get("loc", ())]
+    loc = ".".join(parts[:4]) + (".…" if len(parts) > 4 else "")
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     return f"{loc}: {msg}" if loc else msg
 
@@ -73,20 +99,62 @@ def _build(source: str, **fields: object) -> Item | Refusal:
         return Item(source, RawArticle.model_validate({"source": source, **fields}))
     except ValidationError as exc:
         return Refusal(source, _first_error(exc))
+    except RecursionError:  # belt and braces: _parse already refused deep records
+        return Refusal(source, _TOO_DEEP)
+
+
+# A JSON string (escapes included) or one bracket: brackets inside strings do
+# not nest anything.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+
+
+def _too_deep(text: str) -> bool:
+    """Whether the JSON ``text`` nests over MAX_JSON_DEPTH, found without recursion."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # the usual case, at the cost of two C-speed counts
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        opener = match.group()[0]
+        if opener in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif opener != '"':
+            depth -= 1
+    return False
+
+
+def _parse(text: str, *, one_line: bool = False) -> object:
+    """``json.loads``, or a ValueError whose message is a short refusal reason."""
+    if _too_deep(text):
+        raise ValueError(_TOO_DEEP)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"column {exc.colno}" if one_line else f"line {exc.lineno} column {exc.colno}"
+        raise ValueError(f"invalid JSON: {exc.msg} at {where}") from None
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
+    except ValueError:  # Python refuses to convert over 4300 digits to an int
+        raise ValueError("JSON integer too long") from None
 
 
 def _records(source: str, text: str, kind: str, limit: int) -> Iterator[Item | Refusal]:
     if kind == "jsonl":
-        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        # Not str.splitlines(): it also breaks at U+2028, U+0085 and others
+        # that a JSON string may hold as they are.
+        numbered = enumerate(_LINE_BREAK.split(text), 1)
+        lines = [(n, line) for n, line in numbered if line.strip()]
         if not lines:
             yield Refusal(source, "empty file")
         for n, line in lines:
-            yield from _one_record(f"{source}:{n}", line, limit)
+            yield _one_record(f"{source}:{n}", line, limit)
         return
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield Refusal(source, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        value = _parse(text)
+    except ValueError as exc:
+        yield Refusal(source, str(exc))
         return
     if isinstance(value, list):
         if not value:
@@ -97,19 +165,23 @@ def _records(source: str, text: str, kind: str, limit: int) -> Iterator[Item | R
         yield _record_item(source, value, limit)
 
 
-def _one_record(source: str, line: str, limit: int) -> Iterator[Item | Refusal]:
+def _one_record(source: str, line: str, limit: int) -> Item | Refusal:
     try:
-        value = json.loads(line)
-    except json.JSONDecodeError as exc:
-        yield Refusal(source, f"invalid JSON: {exc.msg} at column {exc.colno}")
-        return
-    yield _record_item(source, value, limit)
+        value = _parse(line, one_line=True)
+    except ValueError as exc:
+        return Refusal(source, str(exc))
+    return _record_item(source, value, limit)
 
 
 def _record_item(source: str, value: object, limit: int) -> Item | Refusal:
     if not isinstance(value, dict):
         return Refusal(source, f"a JSON record must be an object, not {type(value).__name__}")
-    size = len(json.dumps(value, ensure_ascii=False).encode())
+    dumped = json.dumps(value, ensure_ascii=False)
+    try:
+        size = len(dumped.encode())
+    except UnicodeEncodeError as exc:  # a lone "\ud800" escape: valid JSON, not text
+        code = ord(exc.object[exc.start])
+        return Refusal(source, f"JSON string holds an unpaired surrogate (\\u{code:04x})")
     if size > limit:
         return Refusal(source, _too_big(size, limit))
     url = value.get("url") or value.get("link")
@@ -151,7 +223,46 @@ def load_bytes(source: str, data: bytes, kind: str | None, limit: int) -> Iterat
 
 
 def _read_capped(stream: BinaryIO, cap: int) -> bytes:
+    """At most ``cap + 1`` bytes: one more than ``cap`` means "over"."""
     return stream.read(cap + 1)
+
+
+_SPECIAL = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+# O_NONBLOCK: a FIFO swapped in after the check must not block the open.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | os.O_CLOEXEC
+
+
+def _not_to_read(status: os.stat_result, cap: int) -> str | None:
+    """Why a file with this status is not read: not a regular file, or too big."""
+    if not stat.S_ISREG(status.st_mode):
+        kind = _SPECIAL.get(stat.S_IFMT(status.st_mode), "of an unknown type")
+        return f"not a regular file ({kind})"
+    return _too_big(status.st_size, cap) if status.st_size > cap else None
+
+
+def _read_file(path: Path, cap: int) -> bytes | str:
+    """The file's bytes, or why not. Only a regular file is opened (a FIFO or a
+    device could block or never end), and at most ``cap + 1`` bytes are read
+    whatever size it claims (/proc files claim 0)."""
+    try:
+        why = _not_to_read(os.stat(path), cap)
+        if why:
+            return why
+        fd = os.open(path, _OPEN_FLAGS)
+        with open(fd, "rb") as stream:
+            why = _not_to_read(os.fstat(fd), cap)  # what was opened, not what was checked
+            if why:
+                return why
+            data = _read_capped(stream, cap)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return data if len(data) <= cap else _too_big(None, cap)
 
 
 def _files(paths: Iterable[str]) -> Iterator[tuple[str, Path | None]]:
@@ -161,8 +272,10 @@ def _files(paths: Iterable[str]) -> Iterator[tuple[str, Path | None]]:
             continue
         path = Path(p)
         if path.is_dir():
+            # Every non-hidden entry but directories: a FIFO, a device or a
+            # broken link is refused with a reason, not skipped unseen.
             for child in sorted(path.rglob("*")):
-                if child.is_file() and not child.name.startswith("."):
+                if not child.is_dir() and not child.name.startswith("."):
                     yield str(child), child
         else:
             yield p, path
@@ -177,9 +290,11 @@ def load_paths(
     jsonl_cap = 64 * max_payload_bytes
     for source, path in _files(paths):
         if path is None:
-            stream = stdin or sys.stdin.buffer
-            data = _read_capped(stream, jsonl_cap)
-            yield from load_bytes("<stdin>", data, None, max_payload_bytes)
+            piped = _read_capped(stdin or sys.stdin.buffer, jsonl_cap)
+            if len(piped) > jsonl_cap:  # refused whole, as a file would be, not cut
+                yield Refusal("<stdin>", _too_big(None, jsonl_cap))
+            else:
+                yield from load_bytes("<stdin>", piped, None, max_payload_bytes)
             continue
         kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
         if kind is None:
@@ -189,14 +304,8 @@ def load_paths(
                 f"unsupported file type {path.suffix or '(none)'!r}; expected one of {expected}",
             )
             continue
-        try:
-            size = path.stat().st_size
-            cap = jsonl_cap if kind == "jsonl" else max_payload_bytes
-            if size > cap:
-                yield Refusal(source, _too_big(size, cap))
-                continue
-            data = path.read_bytes()
-        except OSError as exc:
-            yield Refusal(source, f"cannot read: {exc.strerror or exc}")
-            continue
-        yield from load_bytes(source, data, kind, max_payload_bytes)
+        data = _read_file(path, jsonl_cap if kind == "jsonl" else max_payload_bytes)
+        if isinstance(data, str):
+            yield Refusal(source, data)
+        else:
+            yield from load_bytes(source, data, kind, max_payload_bytes)

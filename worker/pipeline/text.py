@@ -217,20 +217,34 @@ def reflow(lines: Sequence[str]) -> list[str]:
     """
     width = _hard_wrap_width(lines)
     out: list[str] = []
+    # The paragraph being built (out's next entry), as parts joined once at
+    # the end, with its length and last two characters: joining strings line
+    # by line was quadratic (a 2 MB page of short lines took half a minute).
+    parts: list[str] = []
+    length = 0
+    tail = ""
     for line in lines:
-        prev = out[-1] if out else ""
-        if prev and line:
+        if length and line:
             lower = line[0].islower()
-            if lower and prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha():
-                out[-1] = prev[:-1] + line
+            if lower and tail.endswith("-") and length > 1 and tail[-2].isalpha():
+                parts[-1] = parts[-1][:-1]
+                parts.append(line)
+                length += len(line) - 1
+                tail = (tail[:-1] + line)[-2:]
                 continue
-            paragraph_end = prev.endswith(_LINE_END)
+            paragraph_end = tail.endswith(_LINE_END)
             if width:
-                paragraph_end = paragraph_end and len(prev) < _WRAP_FILL * width
+                paragraph_end = paragraph_end and length < _WRAP_FILL * width
             if not paragraph_end and (lower or width):
-                out[-1] = f"{prev} {line}"
+                parts += (" ", line)
+                length += 1 + len(line)
+                tail = (" " + line)[-2:]
                 continue
-        out.append(line)
+        if parts:
+            out.append("".join(parts))
+        parts, length, tail = [line], len(line), line[-2:]
+    if parts:
+        out.append("".join(parts))
     return out
 
 
