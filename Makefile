@@ -5,14 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit worker train bench clean
+.PHONY: install demo test lint typecheck unit worker train bench constraints clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "newswire needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy newswire worker producer
+	$(BIN)/mypy config newswire worker producer
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -41,6 +41,10 @@ train: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/classify.py
+
+constraints: $(STAMP)  ## pin today's resolved versions (after changing pyproject.toml)
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
 
 clean:
 	rm -rf $(VENV) .newswire .pytest_cache .mypy_cache .ruff_cache

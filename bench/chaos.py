@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from newswire.embedded import EmbeddedRedis  # noqa: E402
-from newswire.settings import Settings  # noqa: E402
+from config.embedded import EmbeddedRedis  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from producer.client import Publisher  # noqa: E402
 from producer.loader import load_paths  # noqa: E402
 from worker.keys import Keys  # noqa: E402

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from newswire.embedded import EmbeddedRedis  # noqa: E402
+from config.embedded import EmbeddedRedis  # noqa: E402
 from worker.keys import Keys  # noqa: E402
 from worker.pipeline.models import PayloadKind, ProcessedArticle  # noqa: E402
 from worker.store import Store, connect  # noqa: E402

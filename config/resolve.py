@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from newswire.embedded import running_url
-from newswire.settings import Settings
+from config.embedded import running_url
+from config.settings import Settings
 
 __all__ = ["NoRedisConfigured", "resolve_redis"]
 

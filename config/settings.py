@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     )
 
     events_maxlen: int = Field(default=100_000, ge=100, description="Events stream length.")
+    dlq_maxlen: int = Field(
+        default=100_000, ge=100, description="Dead-letter stream length (oldest trimmed)."
+    )
     dedup_window: int = Field(
         default=30 * 86400, ge=4, description="Seconds a story stays in the dedup indexes."
     )
@@ -97,6 +100,13 @@ class Settings(BaseSettings):
     @property
     def redis_url_value(self) -> str | None:
         return self.redis_url.get_secret_value() if self.redis_url else None
+
+    def require_redis_url(self) -> str:
+        """The Redis URL; a ValueError when none is set (resolve_redis() first)."""
+        url = self.redis_url_value
+        if url is None:
+            raise ValueError("no Redis configured (NEWSWIRE_REDIS_URL)")
+        return url
 
     def with_redis(self, url: str) -> Settings:
         return self.model_copy(update={"redis_url": SecretStr(url)})

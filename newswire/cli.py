@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
@@ -15,8 +15,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from newswire.runtime import NoRedisConfigured, resolve_redis
-from newswire.settings import Settings, redact_url
+from config.resolve import NoRedisConfigured, resolve_redis
+from config.settings import Settings, redact_url
+
+if TYPE_CHECKING:
+    from worker.store import Store
 
 # Piped output is not cut to 80 columns: ids and titles stay whole for grep.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -41,26 +44,20 @@ def _connected() -> Settings:
 
 
 @contextmanager
-def _store() -> Iterator[Any]:
+def _store() -> Iterator[Store]:
     import redis
 
-    from worker.keys import Keys
-    from worker.store import Store, connect
+    from worker.store import Store
 
     settings = _connected()
-    client = connect(settings.redis_url_value or "")
+    store = Store.from_settings(settings)
     try:
-        yield Store(
-            client,
-            Keys(settings.key_prefix),
-            replay_ttl=settings.replay_window,
-            events_maxlen=settings.events_maxlen,
-        )
+        yield store
     except redis.ConnectionError as exc:
         url = redact_url(settings.redis_url_value or "")
         raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
     finally:
-        client.close()
+        store.redis.close()
 
 
 def _print_json(value: Any) -> None:
@@ -132,7 +129,7 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
 @click.option("--quiet/--banner", default=None, help="Celery's start-up banner (off when piped).")
 def worker(concurrency: int | None, quiet: bool | None) -> None:
     """Run a Celery worker (starts a private Redis if none is configured)."""
-    from newswire.embedded import EmbeddedRedis, running_url
+    from config.embedded import EmbeddedRedis, running_url
     from worker.app import make_celery
     from worker.logging import configure_logging, get_logger
     from worker.pipeline.errors import ModelError
@@ -179,11 +176,28 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
     if quiet:
         argv.insert(0, "--quiet")  # a global option of the celery command
     try:
-        app.worker_main(argv)
+        code = _run_celery(app, argv)
     finally:
         if embedded is not None:
             embedded.stop()
             log.info("embedded_redis.stopped")
+    if code:
+        log.error("worker.stopped", exit_code=code)
+        sys.exit(code)
+
+
+def _run_celery(app: Any, argv: list[str]) -> int:
+    """Run the `celery` command on ``app`` and return its exit code. Celery's
+    own app.start and worker_main drop it, and a worker that stopped on an
+    error must exit non-zero for a restart policy to act."""
+    from celery.bin.celery import celery as celery_command
+
+    celery_command.params[0].default = app  # what app.start does, too
+    try:
+        code = celery_command.main(args=argv, standalone_mode=False)
+    finally:
+        celery_command.params[0].default = None
+    return code if isinstance(code, int) else 0
 
 
 # -- read --------------------------------------------------------------------
@@ -355,7 +369,7 @@ def dlq_show(entry: str, as_json: bool) -> None:
 
 
 def _select(
-    store: Any, entries: tuple[str, ...], reason: str | None, everything: bool
+    store: Store, entries: tuple[str, ...], reason: str | None, everything: bool
 ) -> list[str]:
     if bool(entries) + (reason is not None) + everything != 1:
         raise click.UsageError("name entries, or give --reason REASON, or --all")
@@ -443,7 +457,8 @@ def watch(as_json: bool, from_start: bool) -> None:
 @click.option("--seed", default=13, show_default=True)
 def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -> None:
     """Rebuild the topic model, reproducibly, from labeled data."""
-    from worker import training
+    import training
+    from worker.model import DEFAULT_ARTIFACT
 
     if jsonl is not None:
         model, report = training.train_jsonl(jsonl, seed=seed)
@@ -451,10 +466,46 @@ def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -
         if not corpora.is_dir():
             raise click.ClickException(f"no corpora folder at {corpora}")
         model, report = training.train(corpora, seed=seed)
-    target = out_path or training.DEFAULT_ARTIFACT
+    target = out_path or DEFAULT_ARTIFACT
     training.write_artifact(model, target)
     _print_json(report)
     out.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+@main.command(name="eval")
+@click.option(
+    "--corpora",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("../shared/corpora"),
+    show_default=True,
+)
+@click.option("--heldout/--no-heldout", default=True, help="The held-out split of all corpora.")
+@click.option("--loco/--no-loco", default=True, help="Leave each corpus out (a fit each: slow).")
+@click.option(
+    "--corpus",
+    "left_out",
+    multiple=True,
+    help="Leave out only this corpus (repeatable; default: each in turn).",
+)
+@click.option("--seed", default=13, show_default=True)
+def evaluate(
+    corpora: Path, heldout: bool, loco: bool, left_out: tuple[str, ...], seed: int
+) -> None:
+    """Score the training procedure on held-out items and on corpora left out (JSON)."""
+    import training
+
+    if not corpora.is_dir():
+        raise click.ClickException(f"no corpora folder at {corpora}")
+    try:
+        only = training.corpus_names(left_out) if left_out else None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report: dict[str, Any] = {}
+    if heldout:
+        report["heldout"] = training.heldout_report(corpora, seed=seed)
+    if loco:
+        report["loco"] = training.evaluate_loco(corpora, seed=seed, only=only)
+    _print_json(report)
 
 
 # -- demo --------------------------------------------------------------------

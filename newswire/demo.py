@@ -19,13 +19,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from newswire.embedded import EmbeddedRedis
-from newswire.settings import Settings, redact_url
+from config.embedded import EmbeddedRedis
+from config.settings import Settings, redact_url
 from producer.client import Publisher
 from producer.loader import Item, load_paths
 from worker.contract import RawArticle
-from worker.keys import Keys
-from worker.store import Store, connect
+from worker.store import Store
 
 __all__ = ["EXAMPLES", "run_demo"]
 
@@ -112,14 +111,8 @@ def run_demo(settings: Settings, *, console: Console) -> None:
                 f"keys under {settings.key_prefix}:[/]"
             )
         data_dir.mkdir(parents=True, exist_ok=True)
-        client = connect(settings.redis_url_value or "")
-        stack.callback(client.close)
-        store = Store(
-            client,
-            Keys(settings.key_prefix),
-            replay_ttl=settings.replay_window,
-            events_maxlen=settings.events_maxlen,
-        )
+        store = Store.from_settings(settings)
+        stack.callback(store.redis.close)
         before = store.stats()
         done_before = sum(before.get(k, 0) for k in ("stored", "duplicates", "dead_lettered"))
 

@@ -29,6 +29,11 @@ class ReplayReport:
 
 
 def _article(entry: str, fields: dict[str, str]) -> RawArticle:
+    if fields.get("truncated"):
+        raise ValueError(
+            f"the payload ({fields.get('payload_bytes')} bytes) was over the size limit "
+            "and is kept truncated"
+        )
     payload = json.loads(fields.get("payload", ""))
     if not isinstance(payload, dict) or "kind" not in payload:
         raise ValueError("the payload is a whole message, not one article")

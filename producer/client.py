@@ -8,7 +8,7 @@ from types import TracebackType
 
 from celery import Celery
 
-from newswire.settings import Settings
+from config.settings import Settings
 from producer.loader import Item, Refusal, load_paths
 from worker.contract import TASK_PROCESS_BATCH, BatchMessage, RawArticle, broker_config
 
@@ -35,7 +35,13 @@ class Publisher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app = Celery("newswire-producer", set_as_current=False)
-        self.app.conf.update(broker_config(settings))
+        self.app.conf.update(
+            broker_config(
+                settings.require_redis_url(),
+                queue=settings.queue,
+                visibility_timeout=settings.visibility_timeout,
+            )
+        )
 
     def send(self, articles: Sequence[RawArticle]) -> str:
         """Enqueue one batch; returns its id."""

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from newswire.embedded import EmbeddedRedis
-from newswire.settings import Settings
-from worker.keys import Keys
+from config.embedded import EmbeddedRedis
+from config.settings import Settings
 from worker.store import Store, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,17 +71,14 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
     c = connect(redis_url)
     _wipe(c, PREFIX)
     yield c
+    # Nothing a test queued may reach the next module's worker.
+    _wipe(c, PREFIX)
     c.close()
 
 
 @pytest.fixture
 def store(client: redis.Redis, settings: Settings) -> Store:
-    return Store(
-        client,
-        Keys(PREFIX),
-        replay_ttl=settings.replay_window,
-        events_maxlen=settings.events_maxlen,
-    )
+    return Store.from_settings(settings, client)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

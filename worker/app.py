@@ -6,22 +6,19 @@ is built on first access from the environment, never at import time.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery, signals
-from kombu.exceptions import ContentDisallowed
 
-from newswire.runtime import resolve_redis
-from newswire.settings import Settings
+from config.resolve import resolve_redis
+from config.settings import Settings
 from worker.contract import TASK_PROCESS_BATCH, broker_config
-from worker.keys import Keys
 from worker.logging import connect_celery_signals
-from worker.store import DeadLetter, Store, connect
+from worker.reliability import rejected_letter
+from worker.store import Store
 from worker.tasks import Runtime, register_tasks
 
 __all__ = ["build_runtime", "make_celery", "worker_config"]
@@ -50,29 +47,36 @@ def worker_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": False,
         "task_routes": {TASK_PROCESS_BATCH: {"queue": settings.queue}},
         "broker_connection_max_retries": None,
+        **_hardened_transport(settings),
     }
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    from worker.training import DEFAULT_ARTIFACT, load_artifact
-
-    url = settings.redis_url_value
-    assert url is not None, "resolve_redis() first"
-    store = Store(
-        connect(url),
-        Keys(settings.key_prefix),
-        replay_ttl=settings.replay_window,
-        events_maxlen=settings.events_maxlen,
-        dedup_window=settings.dedup_window,
-        near_threshold=settings.near_threshold,
+def _hardened_transport(settings: Settings) -> dict[str, Any]:
+    """kombu's Redis transport with queue entries checked as they are read
+    (worker.transport); other brokers keep their own."""
+    scheme = urlsplit(settings.require_redis_url()).scheme
+    return (
+        {"broker_transport": "worker.transport:Transport"} if scheme in ("redis", "rediss") else {}
     )
-    model = load_artifact(settings.model_path or DEFAULT_ARTIFACT)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    from worker.model import load_model
+
+    store = Store.from_settings(settings)
+    model = load_model(settings.model_path)
     return Runtime(settings=settings, store=store, model=model)
 
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("newswire", set_as_current=False)
-    app.conf.update(broker_config(settings))
+    app.conf.update(
+        broker_config(
+            settings.require_redis_url(),
+            queue=settings.queue,
+            visibility_timeout=settings.visibility_timeout,
+        )
+    )
     app.conf.update(worker_config(settings))
     app.newswire_settings = settings  # type: ignore[attr-defined]
 
@@ -93,46 +97,21 @@ def make_celery(settings: Settings) -> Celery:
             if built:
                 rt = built[0]
                 built[0] = Runtime(
-                    settings=rt.settings,
-                    store=Store(
-                        connect(settings.redis_url_value or ""),
-                        rt.store.keys,
-                        replay_ttl=rt.store.replay_ttl,
-                        events_maxlen=rt.store.events_maxlen,
-                        dedup_window=rt.store.dedup_window,
-                        near_threshold=rt.store.near_threshold,
-                    ),
-                    model=rt.model,
+                    settings=rt.settings, store=Store.from_settings(settings), model=rt.model
                 )
+
+    @signals.task_unknown.connect(weak=False)
+    def _keep_unknown(message: Any = None, exc: BaseException | None = None, **_: Any) -> None:
+        if message is not None:
+            letter = rejected_letter(message, exc, reason="unknown_task")
+            runtime().store.dead_letter_many([letter])
 
     @signals.task_rejected.connect(weak=False)
     def _keep_rejected(message: Any = None, exc: BaseException | None = None, **_: Any) -> None:
-        # Celery refuses messages in a serializer other than JSON (pickle can
-        # run code) and malformed task messages, then drops them. Keep the raw
-        # bytes, never deserialized, in the dead-letter stream instead.
-        if message is None:
-            return
-        body: bytes = (
-            message.body if isinstance(message.body, bytes) else str(message.body).encode()
-        )
-        reason = (
-            "disallowed_content_type"
-            if isinstance(exc, ContentDisallowed)
-            else "invalid_task_message"
-        )
-        letter = DeadLetter(
-            delivery_key="msg-" + hashlib.sha256(body).hexdigest()[:32],
-            reason=reason,
-            message=f"{type(exc).__name__}: {exc} (content type {message.content_type})",
-            payload=json.dumps(
-                {
-                    "content_type": message.content_type,
-                    "headers": {k: str(v)[:200] for k, v in (message.headers or {}).items()},
-                    "body_base64": base64.b64encode(body).decode(),
-                }
-            ),
-        )
-        runtime().store.dead_letter_many([letter])
+        # Celery refuses other serializers than JSON (pickle can run code) and
+        # malformed task messages, then drops them: keep them as dead letters.
+        if message is not None:
+            runtime().store.dead_letter_many([rejected_letter(message, exc)])
 
     connect_celery_signals(settings)
     register_tasks(app, runtime)

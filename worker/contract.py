@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from newswire.settings import Settings
 from worker.pipeline.models import PayloadKind, RawArticle
 
 __all__ = [
+    "TASK_MALFORMED",
     "TASK_PROCESS_BATCH",
     "BatchMessage",
     "PayloadKind",
@@ -23,6 +23,9 @@ __all__ = [
 ]
 
 TASK_PROCESS_BATCH = "newswire.process_batch"
+# The worker's own: a queue entry that was not a valid message, wrapped by
+# worker.transport so that it is dead-lettered instead of lost.
+TASK_MALFORMED = "newswire.dead_letter_malformed"
 
 
 class BatchMessage(BaseModel):
@@ -43,16 +46,16 @@ class BatchMessage(BaseModel):
         return cls(articles=[a.model_dump(mode="json", exclude_none=True) for a in articles])
 
 
-def broker_config(settings: Settings) -> dict[str, Any]:
-    """The Celery settings both ends must agree on: broker, queue, JSON only."""
-    url = settings.redis_url_value
-    if url is None:
-        raise ValueError("no Redis configured (NEWSWIRE_REDIS_URL)")
+def broker_config(url: str, *, queue: str, visibility_timeout: int) -> dict[str, Any]:
+    """The Celery settings both ends must agree on: broker, queue, JSON only.
+
+    Plain values, not the settings object: the contract is a leaf that both
+    sides import."""
     return {
         "broker_url": url,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
-            "visibility_timeout": settings.visibility_timeout,
+            "visibility_timeout": visibility_timeout,
             # Check for abandoned messages every 5 s (not every 100 s, kombu's
             # default interval x throttle); they come back once unacked for
             # visibility_timeout.
@@ -64,7 +67,7 @@ def broker_config(settings: Settings) -> dict[str, Any]:
             # messages still decode.
             "body_encoding": "utf-8",
         },
-        "task_default_queue": settings.queue,
+        "task_default_queue": queue,
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],

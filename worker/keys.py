@@ -1,20 +1,8 @@
 """Every Redis key newswire writes, under one configurable prefix (the Lua
-script in store.py builds the near-duplicate index keys from the prefixes).
+script worker/lua/record.lua builds the near-duplicate index keys from
+``lsh_prefix`` and ``sketch_prefix``).
 
-{p}:article:{id}        string  processed article as JSON (or a duplicate's light record)
-{p}:topic:{topic}       zset    article id -> ingested time (unique articles only)
-{p}:recent              zset    article id -> ingested time (unique articles only)
-{p}:dedup:exact:{hash}  string  normalized-body hash -> canonical article id
-{p}:lsh:{e}:n           string  documents in epoch e's near-duplicate index
-{p}:lsh:{e}:m:{g}       string  buckets of generation g moved into a newer one
-{p}:lsh:{e}:{g}:{b}:{n} hash    LSH band bucket of generation g -> doc numbers
-{p}:sketch:{e}:{n}      hash    doc number -> MinHash sketch + article id
-{p}:story:{id}          zset    copies of canonical article id -> time seen
-{p}:delivery:{sub_id}   string  outcome of a submission (makes redelivery a no-op)
-{p}:attempts:{task_id}  string  unfinished deliveries of a message (poison detection)
-{p}:events              stream  one entry per processed article (what `watch` follows)
-{p}:dlq                 stream  rejected payloads with their reason
-{p}:stats               hash    counters
+The schema, each key with its type and content: docs/architecture.md ("Redis schema").
 """
 
 from __future__ import annotations
@@ -69,7 +57,3 @@ class Keys:
     @property
     def stats(self) -> str:
         return f"{self.prefix}:stats"
-
-    @property
-    def article_pattern(self) -> str:
-        return f"{self.prefix}:article:*"

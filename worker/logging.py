@@ -16,7 +16,7 @@ import structlog
 from celery import signals
 from structlog.typing import FilteringBoundLogger
 
-from newswire.settings import Settings
+from config.settings import Settings
 
 __all__ = ["configure_logging", "connect_celery_signals", "get_logger"]
 

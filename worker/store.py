@@ -9,261 +9,74 @@ cannot both claim the body hash.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from importlib import resources
+from typing import Any, NamedTuple
 
 import orjson
 import redis
 
+from config.settings import Settings
 from worker.keys import Keys
 from worker.pipeline.errors import StoreUnavailable
 from worker.pipeline.models import ProcessedArticle
 
 __all__ = ["DeadLetter", "Outcome", "Store", "connect"]
 
-# KEYS: delivery, exact, article, recent, topic, events, stats
-# ARGV: 1 id, 2 article json, 3 ts, 4 topic, 5 replay ttl, 6 events maxlen,
-#       7 story key prefix, 8 article key prefix, 9 duplicate record json,
-#       10 title, 11 dedup window (s), 12 lsh key prefix, 13 sketch key prefix,
-#       14 epoch, 15 epochs to look back, 16 index key ttl (ms), 17 threshold,
-#       18 id as 8 bytes, 19 sketch, 20.. band hashes (none: no near index)
-# Near-duplicate index, per epoch e (a quarter of the window): {lsh}{e}:n
-# counts the epoch's documents and numbers them (4 bytes). Band b's hash h
-# files document d in hash {lsh}{e}:{g}:{b}:{h >> (32 - bits)} field
-# h % 2^(32 - bits), a string of 4-byte document numbers. The generation g
-# grows with the epoch's count, with 16x more buckets each time (bits 9,
-# 13, 17), so buckets hold at most a few dozen entries whether the epoch has 10
-# thousand documents or 4 million: small hashes stay listpack-encoded and
-# the index costs a few hundred bytes an article at any size. Each document
-# filed in generation g also moves one bucket of an older generation into g
-# (its entries regrouped by their longer prefix, then the old bucket
-# deleted) and counts it in {lsh}{e}:m:{g-1}; once that count reaches the
-# older generation's 16 x 2^bits buckets, lookups skip it: they read one
-# generation, except while moving. (A count, not the document number: a
-# worker of an older version files documents without moving anything.)
-# d's sketch and 8-byte id sit in hash {sketch}{e}:{d >> 4} field d. Keys
-# expire with their epoch; a bucket or sketch hash has a field '_' from its
-# first write on, so the script can tell when a write created it.
-_RECORD = """
-local prev = redis.call('GET', KEYS[1])
-if prev then
-  local v, c, sim = string.match(prev, '^([^:]*):([^:]*):?(.*)$')
-  return {'replay', v, c, sim ~= '' and sim or '1'}
-end
-local id = ARGV[1]
-local canon = redis.call('GET', KEYS[2])
-if not canon and redis.call('EXISTS', KEYS[3]) == 1 then
-  canon = id
-end
-local verdict = 'duplicate'
-local similarity = '1'
-local epoch, back = tonumber(ARGV[14]), tonumber(ARGV[15])
-local lsh, skp = ARGV[12], ARGV[13]
-local nbands = #ARGV - 19
-local BITS, LAST, MOVED = {9, 13, 17}, {16384, 262144}, {':m:1', ':m:2'}
-local function generations(count)
-  if count <= LAST[1] then return 1 elseif count <= LAST[2] then return 2 end
-  return 3
-end
--- Generation g's buckets: 2^bits of them a band. Each document filed in
--- generation g + 1 moves one of them (see the insert), so g is empty once
--- g + 1 has that many documents.
-local function buckets_in(g) return 2 ^ BITS[g] * nbands end
--- Band hash h (band numbered from 0) in generation g: the key's tail after
--- the epoch, and the field.
-local function name(g, band, h)
-  local width = 2 ^ (32 - BITS[g])
-  return string.format(':%d:%d:%d', g, band, math.floor(h / width)),
-    string.format('%d', h % width)
-end
--- Turning a Lua number into a string (sprintf '%.14g', ~0.7 us) was most
--- of the script's own time: an epoch's key prefix is formatted once, and
--- counts and document numbers go to Redis as strings.
-local prefixes = {}
-local function index_prefix(e)
-  local p = prefixes[e]
-  if not p then
-    p = lsh .. string.format('%d', e)
-    prefixes[e] = p
-  end
-  return p
-end
--- A band's bucket and field in generation g are the same in every epoch:
--- formatted once per call, not once per epoch read.
-local parts = {}
-local function bucket(e, g, b)
-  local p = parts[g * 64 + b]
-  if not p then
-    p = {name(g, b - 1, tonumber(ARGV[19 + b]))}
-    parts[g * 64 + b] = p
-  end
-  return index_prefix(e) .. p[1], p[2]
-end
--- Set a field of an index hash, a bucket or a sketch hash (ids: the field's
--- value as read, false when absent). A hash new to the index gets the marker
--- '_' and its epoch's expiry: a new field comes with the marker, and HSET
--- adding both means a new hash.
-local function put(key, field, ids, value)
-  if ids then
-    redis.call('HSET', key, field, value)
-  elseif redis.call('HSET', key, field, value, '_', '') == 2 then
-    redis.call('PEXPIRE', key, ARGV[16])
-  end
-end
-local function doc_number(bin)
-  local a, b, c, d = string.byte(bin, 1, 4)
-  return ((a * 256 + b) * 256 + c) * 256 + d
-end
-local function sketch_key(e, doc)
-  return string.format('%s%d:%d', skp, e, math.floor(doc / 16))
-end
-local slen = #ARGV[19]
-local current = {}  -- this epoch's buckets as read, reused by the insert
-if not canon and nbands > 0 then
-  -- Near duplicates: candidates share a band; keep the most similar sketch.
-  local sketch, best, seen = ARGV[19], tonumber(ARGV[17]), {}
-  -- Per epoch: its document count and how many buckets of generations 1
-  -- and 2 have been moved into the next one.
-  local counters = {}
-  for e = epoch - back, epoch do
-    local p = index_prefix(e)
-    counters[#counters + 1] = p .. ':n'
-    counters[#counters + 1] = p .. MOVED[1]
-    counters[#counters + 1] = p .. MOVED[2]
-  end
-  local counts = redis.call('MGET', unpack(counters))
-  for e = epoch - back, epoch do
-    local at = (e - epoch + back) * 3
-    local count = tonumber(counts[at + 1] or '0')
-    local moved = {tonumber(counts[at + 2] or '0'), tonumber(counts[at + 3] or '0')}
-    -- The generation this article would join, if it is new.
-    local joins = e == epoch and generations(count + 1) or 0
-    if count > 0 then
-      for g = 1, generations(count) do
-        for b = 1, (g < 3 and moved[g] >= buckets_in(g)) and 0 or nbands do
-          local key, field = bucket(e, g, b)
-          local ids = redis.call('HGET', key, field)
-          if g == joins then current[g * 64 + b] = ids end
-          if ids then
-            for i = 1, #ids, 4 do
-              local doc = doc_number(string.sub(ids, i, i + 3))
-              local ref = e * 4294967296 + doc
-              if not seen[ref] then
-                seen[ref] = true
-                local other = redis.call('HGET', sketch_key(e, doc), string.format('%d', doc))
-                if other then
-                  local same = 0
-                  for j = 1, slen do
-                    if string.byte(sketch, j) == string.byte(other, j) then same = same + 1 end
-                  end
-                  local sim = (same / slen - 1 / 256) / (1 - 1 / 256)
-                  if sim >= best then
-                    best = sim
-                    canon = string.format(string.rep('%02x', 8),
-                      string.byte(other, slen + 1, slen + 8))
-                    similarity = string.format('%.3f', sim)
-                    verdict = 'near_duplicate'
-                  end
-                end
-              end
-            end
-          end
-        end
-      end
-    end
-  end
-end
-if not canon then
-  verdict = 'unique'
-  canon = id
-  redis.call('SET', KEYS[2], id, 'EX', ARGV[11])
-  redis.call('SET', KEYS[3], ARGV[2])
-  redis.call('ZADD', KEYS[4], ARGV[3], id)
-  redis.call('ZADD', KEYS[5], ARGV[3], id)
-  redis.call('HINCRBY', KEYS[7], 'stored', '1')
-  redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], '1')
-  if nbands > 0 then
-    local counter = index_prefix(epoch) .. ':n'
-    local doc = redis.call('INCR', counter)
-    if doc == 1 then redis.call('PEXPIRE', counter, ARGV[16]) end
-    local g = generations(doc)
-    local bin = string.char(math.floor(doc / 16777216) % 256, math.floor(doc / 65536) % 256,
-      math.floor(doc / 256) % 256, doc % 256)
-    for b = 1, nbands do
-      local key, field = bucket(epoch, g, b)
-      local ids = current[g * 64 + b]
-      if ids == nil then ids = redis.call('HGET', key, field) end
-      put(key, field, ids, (ids or '') .. bin)
-    end
-    -- Move the next bucket of the oldest generation not yet moved into this
-    -- one, its older entries first, as a lookup reading both would see them.
-    local prev, step = nil, nil
-    for pg = 1, g - 1 do
-      local done = tonumber(redis.call('GET', index_prefix(epoch) .. MOVED[pg]) or '0')
-      if done < buckets_in(pg) then
-        prev, step = pg, done
-        break
-      end
-    end
-    if prev then
-      local mkey = index_prefix(epoch) .. MOVED[prev]
-      if redis.call('INCR', mkey) == 1 then redis.call('PEXPIRE', mkey, ARGV[16]) end
-      local band, base = step % nbands, math.floor(step / nbands) * 2 ^ (32 - BITS[prev])
-      local old = index_prefix(epoch) .. name(prev, band, base)
-      local entries = redis.call('HGETALL', old)
-      for i = 1, #entries, 2 do
-        if entries[i] ~= '_' then
-          local tail, field = name(g, band, base + tonumber(entries[i]))
-          local key = index_prefix(epoch) .. tail
-          local ids = redis.call('HGET', key, field)
-          put(key, field, ids, entries[i + 1] .. (ids or ''))
-        end
-      end
-      if #entries > 0 then redis.call('DEL', old) end
-    end
-    -- A new field: the sketch hash gets its expiry from whichever of its
-    -- documents comes first (numbers can be skipped).
-    put(sketch_key(epoch, doc), string.format('%d', doc), false, ARGV[19] .. ARGV[18])
-  end
-else
-  if canon ~= id then
-    local record = cjson.decode(ARGV[9])
-    record['duplicate_of'] = canon
-    record['verdict'] = verdict
-    record['similarity'] = tonumber(similarity)
-    redis.call('SET', ARGV[8] .. id, cjson.encode(record), 'NX')
-    redis.call('ZADD', ARGV[7] .. canon, 'NX', ARGV[3], id)
-  end
-  redis.call('HINCRBY', KEYS[7], 'duplicates', '1')
-  if verdict == 'near_duplicate' then
-    redis.call('HINCRBY', KEYS[7], 'near_duplicates', '1')
-  end
-end
-redis.call('SET', KEYS[1], verdict .. ':' .. canon .. ':' .. similarity, 'EX', ARGV[5])
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'kind', verdict, 'id', id,
-  'canonical', canon, 'similarity', similarity, 'topic', ARGV[4], 'title', ARGV[10])
-return {verdict, verdict, canon, similarity}
-"""
+_LUA = resources.files("worker") / "lua"
+# What one dead letter may hold: its message, and past the payload limit a
+# payload's head followed by this marker.
+_MESSAGE_MAX_CHARS = 2000
+TRUNCATED_MARK = "\n[... truncated by newswire: see payload_bytes and payload_sha256]"
 
-# KEYS: delivery, dlq, events, stats
-# ARGV: replay ttl, events maxlen, reason, then field/value pairs for the dlq entry
-_DEAD_LETTER = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
-end
-local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-local entry = redis.call('XADD', KEYS[2], '*', unpack(fields))
-redis.call('HINCRBY', KEYS[4], 'dead_lettered', 1)
-redis.call('HINCRBY', KEYS[4], 'dlq:' .. ARGV[3], 1)
-redis.call('SET', KEYS[1], 'dead_letter:' .. entry, 'EX', ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
-  'kind', 'dead_letter', 'id', entry, 'reason', ARGV[3])
-return 1
-"""
+
+class _RecordKeys(NamedTuple):
+    """KEYS of record.lua, in order."""
+
+    delivery: str
+    exact: str
+    article: str
+    recent: str
+    topic: str
+    events: str
+    stats: str
+
+
+class _RecordArgs(NamedTuple):
+    """ARGV of record.lua, in order; the band hashes follow ``sketch``."""
+
+    id: str
+    article_json: str
+    ingested_ts: float
+    topic: str
+    replay_ttl: int
+    events_maxlen: int
+    story_prefix: str
+    article_prefix: str
+    light_record: bytes
+    title: str
+    dedup_window: int
+    lsh_prefix: str
+    sketch_prefix: str
+    epoch: int
+    epochs_back: int
+    index_ttl_ms: int
+    threshold: float
+    id_bytes: bytes
+    sketch: bytes
+
+
+class _DeadLetterKeys(NamedTuple):
+    """KEYS of dead_letter.lua, in order."""
+
+    delivery: str
+    dlq: str
+    events: str
+    stats: str
 
 
 def connect(url: str) -> redis.Redis:
@@ -315,6 +128,8 @@ class Store:
         events_maxlen: int,
         dedup_window: int = 30 * 86400,
         near_threshold: float = 0.5,
+        dlq_maxlen: int = 100_000,
+        dlq_payload_max_bytes: int = 2_000_000,
     ):
         # With decode_responses=True every reply is str; redis-py's stubs type
         # replies as unions of every shape, so the client is used untyped.
@@ -324,8 +139,26 @@ class Store:
         self.events_maxlen = events_maxlen
         self.dedup_window = dedup_window
         self.near_threshold = near_threshold
-        self._record = client.register_script(_RECORD)
-        self._dead_letter = client.register_script(_DEAD_LETTER)
+        self.dlq_maxlen = dlq_maxlen
+        self.dlq_payload_max_bytes = dlq_payload_max_bytes
+        self._record = client.register_script((_LUA / "record.lua").read_text())
+        self._dead_letter = client.register_script((_LUA / "dead_letter.lua").read_text())
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> Store:
+        """The store every entry point uses: keys, windows and limits from
+        ``settings``, on ``client`` or a new connection to the configured Redis."""
+        return cls(
+            client if client is not None else connect(settings.require_redis_url()),
+            Keys(settings.key_prefix),
+            replay_ttl=settings.replay_window,
+            events_maxlen=settings.events_maxlen,
+            dedup_window=settings.dedup_window,
+            near_threshold=settings.near_threshold,
+            dlq_maxlen=settings.dlq_maxlen,
+            # A payload larger than this could never be processed anyway.
+            dlq_payload_max_bytes=settings.max_payload_bytes,
+        )
 
     # -- writes ---------------------------------------------------------------
 
@@ -354,35 +187,39 @@ class Store:
                 }
             )
             self._record(
-                keys=[
-                    k.delivery(a.submission_id),
-                    k.exact(a.body_hash),
-                    k.article(a.id),
-                    k.recent,
-                    k.topic(a.topic),
-                    k.events,
-                    k.stats,
-                ],
+                keys=list(
+                    _RecordKeys(
+                        delivery=k.delivery(a.submission_id),
+                        exact=k.exact(a.body_hash),
+                        article=k.article(a.id),
+                        recent=k.recent,
+                        topic=k.topic(a.topic),
+                        events=k.events,
+                        stats=k.stats,
+                    )
+                ),
                 args=[
-                    a.id,
-                    a.model_dump_json(),
-                    a.ingested_at.timestamp(),
-                    a.topic,
-                    self.replay_ttl,
-                    self.events_maxlen,
-                    k.story(""),
-                    k.article(""),
-                    light,
-                    a.title[:200],
-                    self.dedup_window,
-                    k.lsh_prefix,
-                    k.sketch_prefix,
-                    epoch,
-                    4,
-                    index_ttl_ms,
-                    self.near_threshold,
-                    bytes.fromhex(a.id),
-                    a.sketch,
+                    *_RecordArgs(
+                        id=a.id,
+                        article_json=a.model_dump_json(),
+                        ingested_ts=a.ingested_at.timestamp(),
+                        topic=a.topic,
+                        replay_ttl=self.replay_ttl,
+                        events_maxlen=self.events_maxlen,
+                        story_prefix=k.story(""),
+                        article_prefix=k.article(""),
+                        light_record=light,
+                        title=a.title[:200],
+                        dedup_window=self.dedup_window,
+                        lsh_prefix=k.lsh_prefix,
+                        sketch_prefix=k.sketch_prefix,
+                        epoch=epoch,
+                        epochs_back=4,
+                        index_ttl_ms=index_ttl_ms,
+                        threshold=self.near_threshold,
+                        id_bytes=bytes.fromhex(a.id),
+                        sketch=a.sketch,
+                    ),
                     *a.lsh_bands,
                 ],
                 client=pipe,
@@ -408,11 +245,10 @@ class Store:
                 "reason",
                 d.reason,
                 "message",
-                d.message,
+                d.message[:_MESSAGE_MAX_CHARS],
                 "at",
                 now,
-                "payload",
-                d.payload,
+                *self._bounded_payload(d.payload),
             ]
             for name, value in (
                 ("batch_id", d.batch_id),
@@ -422,11 +258,49 @@ class Store:
                 if value:
                     fields += [name, value]
             self._dead_letter(
-                keys=[k.delivery(d.delivery_key), k.dlq, k.events, k.stats],
-                args=[self.replay_ttl, self.events_maxlen, d.reason, *fields],
+                keys=list(
+                    _DeadLetterKeys(
+                        delivery=k.delivery(d.delivery_key),
+                        dlq=k.dlq,
+                        events=k.events,
+                        stats=k.stats,
+                    )
+                ),
+                args=[self.replay_ttl, self.events_maxlen, d.reason, self.dlq_maxlen, *fields],
                 client=pipe,
             )
         return [bool(r) for r in self._execute(pipe)]
+
+    def _bounded_payload(self, payload: str) -> list[str]:
+        """The payload's dlq fields: whole when it fits, else its head with a
+        marker, its size and its hash (enough to recognise it, not to replay)."""
+        data = payload.encode()
+        if len(data) <= self.dlq_payload_max_bytes:
+            return ["payload", payload]
+        head = data[: self.dlq_payload_max_bytes].decode(errors="ignore")
+        return [
+            "payload",
+            head + TRUNCATED_MARK,
+            "payload_bytes",
+            str(len(data)),
+            "payload_sha256",
+            hashlib.sha256(data).hexdigest(),
+            "truncated",
+            "1",
+        ]
+
+    def dead_lettered(self, delivery_keys: Sequence[str]) -> list[str | None]:
+        """For each delivery key, its dead-letter entry if one was written."""
+        if not delivery_keys:
+            return []
+        try:
+            markers = self.redis.mget([self.keys.delivery(k) for k in delivery_keys])
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis unavailable while reading: {exc}") from exc
+        return [
+            m.removeprefix("dead_letter:") if m and m.startswith("dead_letter:") else None
+            for m in markers
+        ]
 
     def count_delivery(self, task_id: str) -> int:
         """Count one more unfinished delivery of a message; returns the count."""

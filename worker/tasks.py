@@ -11,35 +11,40 @@ changes nothing.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded, TimeLimitExceeded
 from pydantic import ValidationError
 
-from worker.contract import TASK_PROCESS_BATCH, BatchMessage
+from worker.contract import TASK_MALFORMED, TASK_PROCESS_BATCH, BatchMessage
 from worker.logging import get_logger
 from worker.pipeline.analyze import analyze, analyze_many
 from worker.pipeline.classify import TopicModel
 from worker.pipeline.errors import PermanentError, TransientError
 from worker.pipeline.models import ProcessedArticle, RawArticle
+from worker.reliability import (
+    dead_letter_if_poison,
+    dead_letter_message,
+    item_key,
+    letter,
+    malformed_letter,
+    reason_of,
+    validation_message,
+    with_backoff,
+)
 from worker.store import DeadLetter, Store
 
 if TYPE_CHECKING:
     from celery import Celery
 
-    from newswire.settings import Settings
+    from config.settings import Settings
 
-__all__ = ["BatchReport", "Runtime", "handle_batch", "register_tasks", "with_backoff"]
-
-T = TypeVar("T")
+__all__ = ["BatchReport", "Runtime", "handle_batch", "register_tasks"]
 
 log = get_logger("newswire.worker")
 
@@ -71,67 +76,8 @@ class BatchReport:
         }
 
 
-def with_backoff(fn: Callable[[], T], *, budget: float, cap: float) -> T:
-    """Call ``fn`` until it stops raising TransientError or ``budget`` seconds
-    are spent, sleeping with full-jitter exponential backoff in between. The
-    message stays unacked meanwhile, so giving up loses nothing: the caller
-    hands it back to the queue."""
-    deadline = time.monotonic() + budget
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except TransientError as exc:
-            attempt += 1
-            pause = random.uniform(0, min(cap, 0.1 * 2**attempt))
-            if time.monotonic() + pause > deadline:
-                raise
-            log.warning("store.retry", attempt=attempt, pause_s=round(pause, 2), error=str(exc))
-            time.sleep(pause)
-
-
-def _item_key(item: Any, delivery_id: str, index: int) -> str:
-    """The delivery key of one article: its submission id, or for an item too
-    broken to carry a valid one, its place in the message. Both are the same
-    on every redelivery (a Celery task id survives redelivery)."""
-    submission = item.get("submission_id") if isinstance(item, dict) else None
-    if isinstance(submission, str) and 8 <= len(submission) <= 64:
-        return submission
-    return f"{delivery_id}:{index}"
-
-
-def _validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "message"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {first.get('msg', 'invalid')}{more}"
-
-
-def dead_letter_message(
-    rt: Runtime, message: Any, reason: str, text: str, *, delivery_id: str
-) -> int:
-    """Dead-letter every article of a message that cannot be processed as a
-    whole (poison, time limit, a bug). Articles an earlier delivery already
-    stored keep their outcome: their delivery markers make these letters
-    no-ops. Returns how many letters were new."""
-    items = message.get("articles") if isinstance(message, dict) else None
-    batch_id = message.get("batch_id") if isinstance(message, dict) else None
-    batch_id = batch_id if isinstance(batch_id, str) else None
-    if isinstance(items, list) and items:
-        letters = [
-            _letter(item, _item_key(item, delivery_id, i), batch_id, None, reason, text)
-            for i, item in enumerate(items)
-        ]
-    else:
-        letters = [_letter(message, f"msg-{delivery_id}", None, None, reason, text)]
-    written = rt.store.dead_letter_many(letters)
-    log.error("batch.dead_lettered", batch_id=batch_id, reason=reason, error=text,
-              articles=len(letters), new=sum(written))  # fmt: skip
-    return sum(written)
-
-
 def handle_batch(
-    rt: Runtime, message: Any, *, delivery_id: str, retry_budget: float = 0.0
+    rt: Runtime, message: object, *, delivery_id: str, retry_budget: float = 0.0
 ) -> BatchReport:
     """Process one batch message; never lets one article fail another.
 
@@ -142,11 +88,11 @@ def handle_batch(
         batch = BatchMessage.model_validate(message)
     except ValidationError as exc:
         # Not even a batch: keep the whole message so nothing is lost.
-        letter = _letter(message, f"msg-{delivery_id}", None, None, "invalid_message",
-                         _validation_message(exc))  # fmt: skip
-        with_backoff(lambda: rt.store.dead_letter_many([letter]), budget=retry_budget,
+        whole = letter(message, f"msg-{delivery_id}", None, None, "invalid_message",
+                       validation_message(exc))  # fmt: skip
+        with_backoff(lambda: rt.store.dead_letter_many([whole]), budget=retry_budget,
                      cap=rt.settings.retry_backoff_max)  # fmt: skip
-        log.warning("batch.invalid", reason=letter.reason, error=letter.message)
+        log.warning("batch.invalid", reason=whole.reason, error=whole.message)
         return BatchReport(batch_id="", dead_lettered=1)
 
     blog = log.bind(batch_id=batch.batch_id)
@@ -158,18 +104,13 @@ def handle_batch(
     outcomes: list[ProcessedArticle | DeadLetter | None] = []
     valid: list[tuple[int, Any, str, RawArticle]] = []  # (index, item, key, raw)
 
-    for index, item in enumerate(batch.articles):
-        key = _item_key(item, delivery_id, index)
+    for index, item in enumerate(batch.articles[:limit]):
+        key = item_key(item, delivery_id, index)
         if "submission_id" not in item:
             # Never let the model invent a random one: a redelivery would then
             # look like a new push.
             item = {**item, "submission_id": key}
         try:
-            if index >= limit:
-                raise PermanentError(
-                    f"batch holds {len(batch.articles)} articles, over the limit of {limit}",
-                    reason="batch_too_large",
-                )
             valid.append((index, item, key, RawArticle.model_validate(item)))
             outcomes.append(None)
             continue
@@ -178,14 +119,34 @@ def handle_batch(
         except Exception as exc:
             if not isinstance(exc, ValidationError | PermanentError):
                 blog.exception("article.crashed", article_id=None)  # a bug: keep its traceback
-            outcomes.append(_letter(item, key, batch.batch_id, None, *_reason(exc)))
+            outcomes.append(letter(item, key, batch.batch_id, None, *reason_of(exc)))
+    if len(batch.articles) > limit:
+        # One letter for all the items over the limit, not one each: a
+        # message of 100,000 items must not make 100,000 entries.
+        extra = batch.articles[limit:]
+        outcomes.append(
+            letter(extra, f"{delivery_id}:over-limit", batch.batch_id, None, "batch_too_large",
+                   f"batch holds {len(batch.articles)} articles, over the limit of {limit}: "
+                   f"the {len(extra)} after the first {limit} are kept here, unprocessed")
+        )  # fmt: skip
 
-    results = _analyze_all(rt, [raw for *_, raw in valid], now, blog)
+    # Items an earlier delivery dead-lettered (one that hit the time limit)
+    # are not analysed again: their letter exists, this one is a no-op.
+    decided = rt.store.dead_lettered([key for _, _, key, _ in valid])
+    for (index, item, key, raw), marker in zip(valid, decided, strict=True):
+        if marker is not None:
+            earlier = f"dead-lettered by an earlier delivery ({marker})"
+            outcomes[index] = letter(
+                item, key, batch.batch_id, raw, "already_dead_lettered", earlier
+            )
+    valid = [v for v, marker in zip(valid, decided, strict=True) if marker is None]
+
+    results = _analyze_all(rt, valid, now, blog, batch.batch_id)
     for (index, item, key, raw), result in zip(valid, results, strict=True):
         outcomes[index] = (
             result
             if isinstance(result, ProcessedArticle)
-            else _letter(item, key, batch.batch_id, raw, *_reason(result))
+            else letter(item, key, batch.batch_id, raw, *reason_of(result))
         )
     processed = [o for o in outcomes if isinstance(o, ProcessedArticle)]
     letters = [o for o in outcomes if isinstance(o, DeadLetter)]
@@ -217,74 +178,92 @@ def handle_batch(
             title=article.title[:80],
             duration_ms=took_ms,
         )
-    for letter, fresh in zip(letters, written, strict=True):
+    for refused, fresh in zip(letters, written, strict=True):
         counts["dead_lettered" if fresh else "replayed"] += 1
         blog.warning(
             "article.dead_lettered",
-            article_id=letter.article_id,
+            article_id=refused.article_id,
             outcome="dead_letter" if fresh else "replay",
-            reason=letter.reason,
-            error=letter.message,
+            reason=refused.reason,
+            error=refused.message,
             duration_ms=took_ms,
         )
     return BatchReport(batch_id=batch.batch_id, **counts)
 
 
+class TimeLimitIsolated(Exception):
+    """The batch hit its soft time limit; the article that was taking the
+    time is dead-lettered, and the message goes back to the queue for the
+    others."""
+
+
 def _analyze_all(
-    rt: Runtime, raws: list[RawArticle], now: datetime, blog: Any
+    rt: Runtime,
+    valid: list[tuple[int, Any, str, RawArticle]],
+    now: datetime,
+    blog: Any,
+    batch_id: str,
 ) -> list[ProcessedArticle | Exception]:
     """The batch's articles analysed together; after a crash (a bug), one by
-    one, so that only the article that causes it is dead-lettered."""
-    settings = rt.settings
+    one, so that only the article that causes it is dead-lettered. At the
+    soft time limit, the article being parsed is dead-lettered as
+    ``time_limit`` and TimeLimitIsolated raised."""
+    limit = rt.settings.max_payload_bytes
+    raws = [raw for *_, raw in valid]
+    starts: dict[int, float] = {}  # when each article's parse began
+
+    def on_parse(index: int) -> None:
+        starts[index] = time.perf_counter()
+
     try:
-        return list(
-            analyze_many(raws, rt.model, now=now, max_payload_bytes=settings.max_payload_bytes)
-        )
-    except (SoftTimeLimitExceeded, TransientError):
-        raise
-    except Exception:
-        pass  # the culprit raises again below, alone, and is logged there
-    results: list[ProcessedArticle | Exception] = []
-    for raw in raws:
         try:
-            results.append(
-                analyze(raw, rt.model, now=now, max_payload_bytes=settings.max_payload_bytes)
+            return list(
+                analyze_many(raws, rt.model, now=now, max_payload_bytes=limit, on_parse=on_parse)
             )
         except (SoftTimeLimitExceeded, TransientError):
             raise
-        except PermanentError as exc:
-            results.append(exc)
-        except Exception as exc:
-            # A bug must not take the batch-mates down: dead-letter this one
-            # with the traceback in the log, so it can be fixed and replayed.
-            blog.exception("article.crashed", article_id=raw.article_id)
-            results.append(exc)
-    return results
+        except Exception:
+            pass  # the culprit raises again below, alone, and is logged there
+        results: list[ProcessedArticle | Exception] = []
+        starts.clear()
+        for i, raw in enumerate(raws):
+            on_parse(i)
+            try:
+                results.append(analyze(raw, rt.model, now=now, max_payload_bytes=limit))
+                on_parse(i + 1)
+            except (SoftTimeLimitExceeded, TransientError):
+                raise
+            except PermanentError as exc:
+                results.append(exc)
+            except Exception as exc:
+                # A bug must not take the batch-mates down: dead-letter this one
+                # with the traceback in the log, so it can be fixed and replayed.
+                blog.exception("article.crashed", article_id=raw.article_id)
+                results.append(exc)
+        return results
+    except SoftTimeLimitExceeded:
+        _, item, key, raw = valid[_slowest(starts, len(valid))]
+        culprit = letter(item, key, batch_id, raw, "time_limit",
+                         f"processing it took longer than the task's time limit "
+                         f"({rt.settings.task_time_limit}s with its batch); its "
+                         f"{len(valid) - 1} batch-mates are processed without it")  # fmt: skip
+        rt.store.dead_letter_many([culprit])
+        blog.warning("article.dead_lettered", article_id=raw.article_id, outcome="dead_letter",
+                     reason="time_limit", error=culprit.message)  # fmt: skip
+        raise TimeLimitIsolated(culprit.message) from None
 
 
-def _reason(exc: Exception) -> tuple[str, str]:
-    """The dead-letter reason and message for the exception an article raised."""
-    if isinstance(exc, ValidationError):
-        return "invalid_payload", _validation_message(exc)
-    if isinstance(exc, PermanentError):
-        return exc.reason, str(exc)
-    return "internal_error", f"{type(exc).__name__}: {exc}"  # a bug
-
-
-def _letter(
-    item: Any, key: str, batch_id: str | None, raw: RawArticle | None, reason: str, message: str
-) -> DeadLetter:
-    source = item.get("source") if isinstance(item, dict) else None
-    return DeadLetter(
-        delivery_key=key,
-        reason=reason,
-        message=message,
-        # stdlib json: unlike orjson it takes integers of any size.
-        payload=json.dumps(item, default=str, ensure_ascii=False),
-        batch_id=batch_id,
-        article_id=raw.article_id if raw else None,
-        source=source if isinstance(source, str) else None,
-    )
+def _slowest(starts: dict[int, float], count: int) -> int:
+    """The article whose parse took longest (one still being parsed counts
+    until now): the one a time limit is blamed on. Parsing is where an
+    article's own content can take unbounded time; classification and
+    fingerprints grow with its size, as its parse did. ``starts`` maps each
+    article's index to when its parse began, and ``count`` (past the last
+    index) to when the last parse ended."""
+    order = sorted(starts, key=starts.__getitem__)
+    ends = [starts[i] for i in order[1:]] + [time.perf_counter()]
+    took = {i: end - starts[i] for i, end in zip(order, ends, strict=True) if i < count}
+    return max(took, key=took.__getitem__, default=0)
 
 
 def _message(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -305,7 +284,7 @@ def register_tasks(app: Celery, runtime: Any) -> None:
             # Celery acks the message next: keep its articles.
             reason = "time_limit" if isinstance(exc, TimeLimitExceeded) else "task_failed"
             dead_letter_message(
-                runtime(), _message(args, kwargs), reason, f"{type(exc).__name__}: {exc}",
+                runtime().store, _message(args, kwargs), reason, f"{type(exc).__name__}: {exc}",
                 delivery_id=task_id,
             )  # fmt: skip
 
@@ -319,12 +298,10 @@ def register_tasks(app: Celery, runtime: Any) -> None:
             # worker is given up after max_deliveries.
             deliveries = rt.store.count_delivery(self.request.id)
             log.info("batch.started", batch_id=batch_id, delivery=deliveries, pid=os.getpid())
-            if deliveries > settings.max_deliveries:
-                dead_letter_message(
-                    rt, message, "poison_message",
-                    f"delivered {deliveries - 1} times, its worker died each time",
-                    delivery_id=self.request.id,
-                )  # fmt: skip
+            if dead_letter_if_poison(
+                rt.store, message, deliveries=deliveries,
+                max_deliveries=settings.max_deliveries, delivery_id=self.request.id,
+            ):  # fmt: skip
                 report = {"batch_id": batch_id, "poison": True}
             else:
                 budget = settings.task_time_limit / 2
@@ -332,6 +309,10 @@ def register_tasks(app: Celery, runtime: Any) -> None:
                     rt, message, delivery_id=self.request.id, retry_budget=budget
                 ).as_dict()
             rt.store.finish_delivery(self.request.id)
+        except TimeLimitIsolated as exc:
+            rt.store.finish_delivery(self.request.id)
+            log.warning("batch.requeued", batch_id=batch_id, error=str(exc))
+            raise Reject(str(exc), requeue=True) from exc
         except TransientError as exc:
             # Redis stayed away past the budget. Celery's own retry would have
             # to publish to that same Redis and drops the message when it
@@ -341,3 +322,16 @@ def register_tasks(app: Celery, runtime: Any) -> None:
             log.warning("batch.requeued", batch_id=batch_id, error=str(exc))
             raise Reject(str(exc), requeue=True) from exc
         return report
+
+    @app.task(bind=True, name=TASK_MALFORMED)  # type: ignore[untyped-decorator]
+    def dead_letter_malformed(self: Task, *args: Any, **kwargs: Any) -> None:
+        # A queue entry worker.transport could not take as a message.
+        entry = _message(args, kwargs)
+        store = runtime().store
+        budget, cap = settings.task_time_limit / 2, settings.retry_backoff_max
+        letter = malformed_letter(self.request.id, entry)
+        try:
+            with_backoff(lambda: store.dead_letter_many([letter]), budget=budget, cap=cap)
+        except TransientError as exc:
+            raise Reject(str(exc), requeue=True) from exc
+        log.warning("message.dead_lettered", reason=letter.reason, error=letter.message)

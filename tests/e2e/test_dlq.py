@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from newswire.settings import Settings
+from config.settings import Settings
 from producer.client import Publisher
 from tests.conftest import WorkerProcess, run_cli
 from worker.contract import RawArticle

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from newswire.embedded import EmbeddedRedis
+from config.embedded import EmbeddedRedis
 from tests.conftest import ROOT, clean_env
 
 pytestmark = pytest.mark.e2e

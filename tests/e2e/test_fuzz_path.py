@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from newswire.settings import Settings as NewswireSettings
+from config.settings import Settings as NewswireSettings
 from tests.conftest import QUEUE, WorkerProcess
 from worker.contract import TASK_PROCESS_BATCH, BatchMessage
 from worker.store import Store

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from newswire.embedded import EmbeddedRedis
-from newswire.settings import Settings
+from config.embedded import EmbeddedRedis
+from config.settings import Settings
 from producer.client import Publisher
 from tests.conftest import PREFIX, QUEUE, start_worker
 from worker.contract import RawArticle
@@ -154,6 +154,54 @@ def test_redis_restart_mid_run_loses_nothing(tmp_path: Path) -> None:
         kinds = [f["kind"] for _, f in client.xrange(store.keys.events)]
         assert kinds.count("unique") == total
         assert worker.alive()
+    finally:
+        worker.stop()
+        client.close()
+        server.stop()
+
+
+def test_redis_killed_during_a_batch_and_back_later_the_worker_goes_on(tmp_path: Path) -> None:
+    # A crash, not a SHUTDOWN: SIGKILL with the append-only file on, then an
+    # outage long enough for the worker's connections to give up and restore
+    # their unacknowledged messages (that restore used to end the worker with
+    # "AttributeError: 'NoneType' object has no attribute 'hostname'").
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    port = server.port
+    # Default limits: the batch retries its store writes (for up to half of
+    # its 60 s) through the outage and finishes after Redis is back, on a
+    # connection the worker has replaced meanwhile.
+    worker = start_worker(server.url, tmp_path / "worker.log", concurrency=1)
+    client = connect(server.url)
+    store = Store(client, Keys(PREFIX), replay_ttl=3600, events_maxlen=100_000)
+    settings = settings_for(server.url, tmp_path)
+    # ~2 MB pages of short lines: about a second each to analyse, so the
+    # batch is still running when Redis comes back.
+    slow = [
+        RawArticle(kind="text", text=f"Long page {n} - Desk\n" + f"short line {n} here\n" * 100_000)
+        for n in range(20)
+    ]
+    try:
+        with Publisher(settings) as publisher:
+            publisher.send([article(n, "K") for n in range(380)] + slow)
+        deadline = time.monotonic() + 60
+        while not any('"batch.started"' in line for line in worker.log_lines()):
+            assert time.monotonic() < deadline, worker.log_lines()[-20:]
+            time.sleep(0.005)
+        time.sleep(3)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        time.sleep(12)
+        assert worker.alive(), worker.log_lines()[-20:]
+        server = EmbeddedRedis(tmp_path / "redis", port=port).start()
+        assert store.wait_for(400, timeout=120), (store.stats(), worker.log_lines()[-30:])
+        with Publisher(settings) as publisher:
+            publisher.send([article(0, "after")])
+        assert store.wait_for(401, timeout=60), worker.log_lines()[-30:]
+        stats = store.stats()
+        assert stats["stored"] == 401 and stats.get("duplicates", 0) == 0
+        assert worker.alive()
+        assert not any("Unrecoverable error" in line for line in worker.log_lines())
     finally:
         worker.stop()
         client.close()

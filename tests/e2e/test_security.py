@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from newswire.embedded import EmbeddedRedis
-from newswire.settings import Settings
+from config.embedded import EmbeddedRedis
+from config.settings import Settings
 from tests.conftest import QUEUE, WorkerProcess, run_cli, start_worker
 from worker.contract import TASK_PROCESS_BATCH
 from worker.store import Store

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from newswire.settings import Settings
+from config.settings import Settings
 from producer.client import Publisher
 from tests.conftest import ROOT, SAMPLE, WorkerProcess, clean_env, needs_shared, run_cli, worker_env
 from worker.contract import TASK_PROCESS_BATCH, RawArticle

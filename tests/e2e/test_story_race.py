@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from newswire.settings import Settings
+from config.settings import Settings
 from producer.client import Publisher
 from tests.conftest import start_worker
 from worker.contract import RawArticle

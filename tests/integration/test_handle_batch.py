@@ -11,15 +11,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from newswire.settings import Settings
+from config.settings import Settings
 from worker.contract import BatchMessage
+from worker.model import load_model
 from worker.pipeline.analyze import analyze, analyze_many
 from worker.pipeline.classify import TopicModel
 from worker.pipeline.errors import PermanentError
 from worker.pipeline.models import RawArticle
 from worker.store import Store
 from worker.tasks import Runtime, handle_batch
-from worker.training import load_artifact
 
 SENTENCE = (
     "the council said on Thursday it would reopen the coastal path between two harbour "
@@ -42,7 +42,7 @@ def page(n: int, title: str | None = None) -> RawArticle:
 
 @pytest.fixture(scope="module")
 def model() -> TopicModel:
-    return load_artifact()
+    return load_model()
 
 
 def test_analyze_many_gives_each_payloads_analysis(model: TopicModel) -> None:
@@ -94,3 +94,21 @@ def test_a_bug_in_one_article_dead_letters_only_that_one(
     assert "ZeroDivisionError: a bug in the model" in crashed["message"]
     # The letter keeps the payload as pushed, to replay once the bug is fixed.
     assert json.loads(crashed["payload"])["text"] == items[1].text
+
+
+def test_items_over_the_batch_limit_make_one_dead_letter_not_one_each(
+    model: TopicModel, store: Store, settings: Settings
+) -> None:
+    small = settings.model_copy(update={"max_batch_articles": 3})
+    runtime = Runtime(settings=small, store=store, model=model)
+    items = [page(n) for n in range(3)] + [SHORT] * 500
+    message = json.loads(BatchMessage.of(items).model_dump_json())
+    report = handle_batch(runtime, message, delivery_id="over-limit-delivery")
+    assert (report.stored, report.dead_lettered) == (3, 1)
+    [(_, letter)] = store.dlq(limit=None)
+    assert letter["reason"] == "batch_too_large"
+    assert "the 500 after the first 3" in letter["message"]
+    assert len(json.loads(letter["payload"])) == 500  # kept, unprocessed
+    # Delivered again: nothing new.
+    again = handle_batch(runtime, message, delivery_id="over-limit-delivery")
+    assert again.dead_lettered == 0 and len(store.dlq(limit=None)) == 1

@@ -6,7 +6,7 @@ import json
 
 import redis
 
-from newswire.settings import Settings
+from config.settings import Settings
 from producer.client import Publisher
 from worker.contract import TASK_PROCESS_BATCH, RawArticle
 

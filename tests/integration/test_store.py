@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import UTC, datetime
 
 import pytest
 import redis
 
+from worker.keys import Keys
 from worker.pipeline.models import PayloadKind, ProcessedArticle
-from worker.store import DeadLetter, Store
+from worker.store import TRUNCATED_MARK, DeadLetter, Store
 
 
 def article(
@@ -147,3 +149,35 @@ def test_follow_misses_no_event_stored_between_two_reads(
     monkeypatch.setattr(store.redis, "xread", xread)
     _entry, fields = next(store.follow(block_ms=10))
     assert fields["id"] == "0000000000000002"
+
+
+def test_a_dead_letter_is_bounded_and_the_stream_trimmed(client: redis.Redis) -> None:
+    store = Store(client, Keys("nwtest"), replay_ttl=60, events_maxlen=1000,
+                  dlq_maxlen=100, dlq_payload_max_bytes=10_000)  # fmt: skip
+    huge = "x" * 1_000_000
+    [fresh] = store.dead_letter_many(
+        [
+            DeadLetter(
+                delivery_key="huge-0001",
+                reason="payload_too_large",
+                message="m" * 10**5,
+                payload=huge,
+            )
+        ]
+    )
+    assert fresh
+    [(_, fields)] = store.dlq()
+    assert len(fields["payload"].encode()) < 10_200 and fields["payload"].startswith("xxx")
+    assert fields["payload"].endswith(TRUNCATED_MARK)
+    assert fields["payload_bytes"] == "1000000" and fields["truncated"] == "1"
+    assert fields["payload_sha256"] == hashlib.sha256(huge.encode()).hexdigest()
+    assert len(fields["message"]) <= 2000
+    assert client.memory_usage(store.keys.dlq) < 100_000
+    store.dead_letter_many(
+        [
+            DeadLetter(delivery_key=f"small-{n:04}", reason="r", message="m", payload="{}")
+            for n in range(1000)
+        ]
+    )
+    # Trimmed to about dlq_maxlen (whole stream nodes of 100 entries at a time).
+    assert client.xlen(store.keys.dlq) <= 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from newswire.settings import Settings, redact_url
+from config.settings import Settings, redact_url
 from worker.contract import BatchMessage, RawArticle
 
 

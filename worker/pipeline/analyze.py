@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from worker.pipeline.classify import TopicModel
@@ -27,20 +27,32 @@ def analyze(
 
 
 def analyze_many(
-    raws: Sequence[RawArticle], model: TopicModel, *, now: datetime, max_payload_bytes: int
+    raws: Sequence[RawArticle],
+    model: TopicModel,
+    *,
+    now: datetime,
+    max_payload_bytes: int,
+    on_parse: Callable[[int], None] | None = None,
 ) -> list[ProcessedArticle | PermanentError]:
     """``analyze`` of each payload, the articles classified and fingerprinted
     together (numpy's cost per call paid once for many; the same results).
 
     A payload that can never be processed gets its ``PermanentError`` in its
-    place; any other exception (a bug) propagates.
+    place; any other exception (a bug) propagates. ``on_parse(i)`` is called
+    before payload i is parsed, and ``on_parse(len(raws))`` once all are, so
+    that a caller interrupted by a time limit knows which payload took the
+    time.
     """
     parsed: list[ParsedArticle | PermanentError] = []
-    for raw in raws:
+    for index, raw in enumerate(raws):
+        if on_parse is not None:
+            on_parse(index)
         try:
             parsed.append(_parse(raw, max_payload_bytes))
         except PermanentError as exc:
             parsed.append(exc)
+    if on_parse is not None:
+        on_parse(len(raws))
     articles = [p for p in parsed if isinstance(p, ParsedArticle)]
     classified = iter(model.predict_many([_model_input(p) for p in articles]))
     prints = iter(fingerprints(articles))

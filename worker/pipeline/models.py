@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, m
 __all__ = [
     "HARD_MAX_PAYLOAD_BYTES",
     "Classification",
-    "DedupVerdict",
     "ParsedArticle",
     "PayloadKind",
     "ProcessedArticle",
@@ -142,11 +141,6 @@ class Classification(Frozen):
     confidence: float = Field(ge=0.0, le=1.0)
     scores: dict[str, float]
     model_version: str
-
-
-class DedupVerdict(StrEnum):
-    UNIQUE = "unique"
-    DUPLICATE = "duplicate"
 
 
 class ProcessedArticle(Frozen):
