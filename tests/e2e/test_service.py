@@ -60,7 +60,6 @@ def pushed_ids(stdout: str) -> list[str]:
     return [line.split()[1] for line in stdout.splitlines() if line.startswith("queued ")]
 
 
-@needs_shared()
 def test_sample_page_is_parsed_classified_and_stored(
     worker: WorkerProcess, redis_url: str, store: Store
 ) -> None:

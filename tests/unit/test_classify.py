@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import SAMPLE
 from worker.model import DEFAULT_ARTIFACT, load_model
 from worker.pipeline.classify import (
     ARTIFACT_FORMAT,
@@ -33,11 +34,7 @@ from worker.pipeline.errors import ModelError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPORA_DIR = SHARED / "corpora"
-SAMPLE = SHARED / "samples" / "business-insider-kim-jong-un.txt"
 
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"shared corpora/samples folder not found at {SHARED}"
-)
 
 
 def _random_model(n_features: int = 64, labels: tuple[str, ...] = ("a", "b", "c")) -> TopicModel:
@@ -481,7 +478,6 @@ def shipped() -> TopicModel:
     return load_model(DEFAULT_ARTIFACT)
 
 
-@needs_shared
 def test_shipped_artifact_kim_jong_un_sample(shipped: TopicModel) -> None:
     raw = SAMPLE.read_text(encoding="utf-8")
     article = raw.split("You may also like...")[0]
@@ -519,7 +515,6 @@ TEASER_MISSES = {
 }
 
 
-@needs_shared
 @pytest.mark.parametrize(
     ("title", "topic"),
     [
@@ -581,7 +576,6 @@ def test_predict_many_gives_each_texts_prediction_bit_for_bit(
     assert chars.predict_many(texts) == [chars.predict(t) for t in texts]
 
 
-@needs_shared
 def test_shipped_predict_many_matches_predict_on_the_sample(shipped: TopicModel) -> None:
     page = SAMPLE.read_text(encoding="utf-8")
     texts = [page, *page.split("\n\n")] * 2

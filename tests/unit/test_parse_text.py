@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import SAMPLE
 from tests.unit.parse_helpers import (
     BODY,
     BODY_TEXT,
@@ -23,7 +24,6 @@ from worker.pipeline.models import ParsedArticle, PayloadKind
 from worker.pipeline.parse import split_title
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT.parent / "shared" / "samples" / "business-insider-kim-jong-un.txt"
 
 
 # --------------------------------------------------------------------------
@@ -32,8 +32,6 @@ SAMPLE = ROOT.parent / "shared" / "samples" / "business-insider-kim-jong-un.txt"
 
 @pytest.fixture(scope="module")
 def sample() -> ParsedArticle:
-    if not SAMPLE.is_file():
-        pytest.skip(f"sample page {SAMPLE} is absent (the shared samples are not checked out)")
     return text_page(SAMPLE.read_text(encoding="utf-8"))
 
 
@@ -289,8 +287,6 @@ def test_pathological_text_does_not_hang() -> None:
 
 def _sample_parts() -> tuple[str, str, list[tuple[str, str]]]:
     """(title line, body lines, teaser pairs) of the shared sample."""
-    if not SAMPLE.is_file():
-        pytest.skip(f"sample page {SAMPLE} is absent (the shared samples are not checked out)")
     head, rest = SAMPLE.read_text(encoding="utf-8").split("\n", 1)
     body, block = rest.split("You may also like...\n")
     pairs = re.findall(r"(.+)\n\n(.+)", block)
