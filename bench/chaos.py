@@ -184,7 +184,12 @@ def run_chaos(
         while store.processed() < queued and time.monotonic() - started < budget:
             supervise()
             time.sleep(0.25)
-        time.sleep(1)  # late redeliveries, if any, must change nothing
+        # Late redeliveries must change nothing: wait until none can come (no
+        # unacknowledged message left in kombu's hash, nothing queued).
+        while (
+            client.hlen("unacked") or client.llen(settings.queue)
+        ) and time.monotonic() - started < budget:
+            time.sleep(0.1)
         took = time.monotonic() - started
 
         stats = store.stats()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from config.settings import Settings
+from newswire.dlq import _article as replay_article
+from newswire.dlq import replay
 from producer.client import Publisher
 from tests.conftest import WorkerProcess, run_cli
 from worker.contract import RawArticle
@@ -55,3 +58,30 @@ def test_list_show_replay_and_purge(
     purged = run_cli(url, "dlq", "purge", "--reason", "not_an_article")
     assert "1 purged" in purged.stdout
     assert json.loads(run_cli(url, "dlq", "list", "--json").stdout) == []
+
+
+def test_a_replay_interrupted_before_removing_its_entry_changes_nothing_when_rerun(
+    worker: WorkerProcess, settings: Settings, store: Store
+) -> None:
+    fixed = RawArticle(kind="text", text=GOOD.replace("Ferry", "Tram"), source="tram.txt")
+    letter = DeadLetter(delivery_key="old-submission-2", reason="internal_error",
+                        message="KeyError: 'x'", payload=fixed.model_dump_json())  # fmt: skip
+    store.dead_letter_many([letter])
+    [(entry, fields)] = store.dlq()
+    # The interrupted run got as far as publishing; its entry is still listed.
+    with Publisher(settings) as publisher:
+        publisher.send([replay_article(entry, fields)])
+    assert store.wait_for(2)
+    replays_logged = sum('"outcome":"replay"' in line for line in worker.log_lines())
+
+    with Publisher(settings) as publisher:  # the rerun, whole
+        report = replay(store, publisher, [entry])
+    assert report.replayed == [(entry, fixed.article_id)]
+    deadline = time.monotonic() + 30
+    while sum('"outcome":"replay"' in line for line in worker.log_lines()) == replays_logged:
+        assert time.monotonic() < deadline, "the rerun's delivery was never processed"
+        time.sleep(0.05)
+    stats = store.stats()
+    assert stats["stored"] == 1 and stats.get("duplicates", 0) == 0  # one article, no copy
+    assert store.copies(fixed.article_id) == 0
+    assert store.dlq() == []

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from config.embedded import EmbeddedRedis
 from config.settings import Settings
@@ -48,6 +49,16 @@ def other_still_busy(lines: list[str]) -> bool | None:
     newest_pid = starts[-1][0]
     others = [batch for pid, batch in starts if pid != newest_pid]
     return bool(others) and others[-1] not in done
+
+
+def settled(client: redis.Redis, timeout: float = 30.0) -> bool:
+    """Wait until kombu holds no unacknowledged message and the queue is empty."""
+    deadline = time.monotonic() + timeout
+    while client.hlen("unacked") or client.llen(QUEUE):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def settings_for(url: str, tmp_path: Path) -> Settings:
@@ -146,7 +157,8 @@ def test_redis_restart_mid_run_loses_nothing(tmp_path: Path) -> None:
         time.sleep(2)
         server = EmbeddedRedis(tmp_path / "redis", port=port).start()
         assert store.wait_for(total, timeout=120), (store.stats(), worker.log_lines()[-30:])
-        time.sleep(1)  # let any late redelivery land, to see it change nothing
+        # Every message acknowledged and none waiting: no redelivery can come.
+        assert settled(client), (client.hlen("unacked"), client.llen(QUEUE))
         stats = store.stats()
         assert stats["stored"] == total
         assert stats.get("duplicates", 0) == 0 and stats.get("dead_lettered", 0) == 0
@@ -198,6 +210,7 @@ def test_redis_killed_during_a_batch_and_back_later_the_worker_goes_on(tmp_path:
         with Publisher(settings) as publisher:
             publisher.send([article(0, "after")])
         assert store.wait_for(401, timeout=60), worker.log_lines()[-30:]
+        assert settled(client), (client.hlen("unacked"), client.llen(QUEUE))
         stats = store.stats()
         assert stats["stored"] == 401 and stats.get("duplicates", 0) == 0
         assert worker.alive()
