@@ -2,12 +2,15 @@
 
 Refusals happen here, before anything is queued, for what can never become an
 article: empty or binary files, files over the size limit, unsupported types,
-special files (FIFOs, devices, sockets), malformed or hostile JSON. Nothing a
-file holds makes ``load_paths`` raise, block, or read more than the limit.
+special files (FIFOs, devices, sockets), malformed or hostile JSON, and JSON
+records without a body, which the worker could only dead-letter (unless
+``require_json_body=False``). Nothing a file holds makes
+``load_paths`` raise, block, or read more than the limit.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -18,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from pydantic import ValidationError
+import charset_normalizer
+from pydantic import JsonValue, ValidationError
 
-from worker.contract import PayloadKind, RawArticle
+from worker.contract import PayloadKind, RawArticle, json_body_keys, json_field_key
 
 __all__ = ["SUPPORTED_SUFFIXES", "Item", "Refusal", "load_paths"]
 
@@ -75,15 +79,75 @@ def _too_big(size: int | None, limit: int) -> str:
 
 
 def _decode(data: bytes) -> str:
-    """UTF-8 text, or a ValueError saying why these bytes are not text."""
+    """The text in ``data``, or a ValueError saying why these bytes are not text.
+
+    UTF-8 (the bytes of any other encoding are almost never valid UTF-8),
+    else the charset the page declares (``<meta charset>``, ``http-equiv``,
+    an XML declaration), else Windows-1252 for Western text, else what
+    charset-normalizer detects. Bytes no encoding reads sensibly are refused.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ValueError("not UTF-16 text, though it starts with a UTF-16 mark") from None
     if b"\0" in data:
         raise ValueError("binary content (NUL bytes), not a text page")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-        ) from None
+        not_utf8 = f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8"
+    for encoding in (_declared_charset(data), "cp1252"):
+        if encoding is None:
+            continue
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding != "cp1252" or _reads_as_western(text):
+            return text
+    best = charset_normalizer.from_bytes(data).best()
+    if best is None:
+        raise ValueError(f"not text in any encoding found ({not_utf8})")
+    return str(best)
+
+
+# A declared charset, in the first bytes of a page: <meta charset="...">,
+# <meta http-equiv="Content-Type" content="text/html; charset=...">, or
+# <?xml ... encoding="..."?>.
+_DECLARED_CHARSET = re.compile(
+    rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([\w.:-]{1,40})"""
+    rb"""|<\?xml[^>]{0,100}?encoding\s*=\s*["']([\w.:-]{1,40})""",
+    re.IGNORECASE,
+)
+_DECLARED_WINDOW = 4096
+# What browsers read these labels as (the WHATWG Encoding Standard): pages
+# labelled Latin-1 or ASCII are Windows-1252 (curly quotes, euro sign and all).
+_LABEL_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252"}
+# Western text decoded as Windows-1252 has a few accented letters among
+# ASCII ones; Cyrillic or Greek bytes read so are almost all "accented".
+_WESTERN_MAX_SHARE = 0.3
+
+
+def _declared_charset(data: bytes) -> str | None:
+    """The Python codec for the charset the page declares, if it names one."""
+    match = _DECLARED_CHARSET.search(data[:_DECLARED_WINDOW])
+    if match is None:
+        return None
+    label = (match.group(1) or match.group(2)).decode("ascii").lower()
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    if name.startswith(("utf-16", "utf-32")):
+        return None  # a declaration read as ASCII is not in UTF-16: a wrong label
+    return _LABEL_ALIASES.get(name, name)
+
+
+def _reads_as_western(text: str) -> bool:
+    letters = sum(1 for c in text if c.isalpha())
+    accented = sum(1 for c in text if c.isalpha() and not c.isascii())
+    return accented <= _WESTERN_MAX_SHARE * letters
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -281,10 +345,46 @@ def _files(paths: Iterable[str]) -> Iterator[tuple[str, Path | None]]:
             yield p, path
 
 
+def _usable(value: JsonValue) -> bool:
+    """Whether the parser could read some text from a body field's value (a
+    value of the wrong type is let through: the worker names the type)."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list):
+        return any(_usable(v) for v in value)
+    return value is not None
+
+
+def _with_body(result: Item | Refusal) -> Item | Refusal:
+    """``result``, or a refusal for a JSON record without a body field the
+    worker reads: it could only be dead-lettered as not_an_article."""
+    record = result.article.record if isinstance(result, Item) else None
+    if record is None:
+        return result
+    names = json_body_keys()
+    if any(json_field_key(k) in names and _usable(v) for k, v in record.items()):
+        return result
+    fields = f"{', '.join(names[:-1])} or {names[-1]}"
+    return Refusal(result.source, f"no article body: none of the fields {fields} holds text")
+
+
 def load_paths(
-    paths: Iterable[str], *, max_payload_bytes: int, stdin: BinaryIO | None = None
+    paths: Iterable[str],
+    *,
+    max_payload_bytes: int,
+    stdin: BinaryIO | None = None,
+    require_json_body: bool = True,
 ) -> Iterator[Item | Refusal]:
-    """Every article found under ``paths`` ("-" is stdin), in order."""
+    """Every article found under ``paths`` ("-" is stdin), in order. A JSON
+    record without a body is refused too, unless ``require_json_body`` is
+    False."""
+    found = _load_paths(paths, max_payload_bytes, stdin)
+    return map(_with_body, found) if require_json_body else found
+
+
+def _load_paths(
+    paths: Iterable[str], max_payload_bytes: int, stdin: BinaryIO | None
+) -> Iterator[Item | Refusal]:
     # A .jsonl file (or stdin) may be bigger than one payload; each record is
     # still held to the limit.
     jsonl_cap = 64 * max_payload_bytes

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.unit.parse_helpers import BODY, html_page, text_page
 from worker.pipeline.errors import NotAnArticle
-from worker.pipeline.gate import _CONSENT, _consent_hits, assess
+from worker.pipeline.gate import _CONSENT, Assessment, _consent_hits, assess
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,59 @@ _CONSENT_PIECES = st.sampled_from(
 def test_consent_hits_count_what_the_consent_pattern_finds(text: str) -> None:
     # The substring pre-check must never hide a match from the regex.
     assert _consent_hits(text) == len(_CONSENT.findall(text))
+
+
+def _rail(n: int) -> str:
+    return "".join(
+        f'<li><a href="/n/{i}">Council approves plan number {i} for the city</a></li>'
+        for i in range(n)
+    )
+
+
+def test_a_short_story_among_many_headline_links_is_stored_with_the_doubt() -> None:
+    story = "".join(f"<p>{p}</p>" for p in BODY)
+    article = html_page(
+        "<html><body><nav><ul>" + _rail(12) + "</ul></nav>"
+        f"<article><h1>Tram line extended</h1>{story}</article>"
+        '<aside class="most-read"><ul>' + _rail(8) + "</ul></aside></body></html>"
+    )
+    assert article.paragraphs == tuple(BODY)
+    assert article.metadata["extraction_verdict"] == "index_page"
+    assert article.metadata["extraction_confidence"] < 0.5
+
+
+def test_html_lines_that_are_not_links_are_not_an_index_page() -> None:
+    rows = "".join(f"<p>Round {n}: 10 May at the city stadium</p>" for n in range(1, 13))
+    article = html_page(
+        f"<html><body><article><h1>Season fixtures</h1>{rows}</article></body></html>"
+    )
+    assert len(article.paragraphs) == 12
+    assert article.metadata["extraction_verdict"] == "index_page"  # a doubt, stored
+
+
+def test_a_body_of_headline_links_is_refused() -> None:
+    rows = "".join(
+        f'<p><a href="/n/{n}">Round {n} result at the stadium</a></p>' for n in range(12)
+    )
+    with pytest.raises(NotAnArticle, match=r"\[index_page\]"):
+        html_page(f"<html><body><main><h1>Results</h1>{rows}</main></body></html>")
+
+
+def test_an_article_has_no_verdict_in_its_metadata() -> None:
+    article = text_page("Tram line - City Courier\n" + "\n".join(BODY * 3))
+    assert "extraction_verdict" not in article.metadata
+
+
+@pytest.mark.parametrize(
+    ("verdict", "certain"),
+    [
+        (assess("T", []), True),
+        (assess("T", ["Too short to be an article."]), True),
+        (assess("T", BODY, headline_links=40), False),
+        (assess("T", [f"Headline number {n} about the council" for n in range(8)]), True),
+        (assess("T", [f"Headline {n} about the council" for n in range(8)], linked_lines=0), False),
+    ],
+)
+def test_only_certain_verdicts_refuse(verdict: Assessment, certain: bool) -> None:
+    assert verdict.verdict is not None
+    assert verdict.refused is certain

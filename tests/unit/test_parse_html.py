@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,6 +12,8 @@ from tests.unit.parse_helpers import BODY, FUZZ, html_page, parse_or_parse_error
 from worker.pipeline.errors import NotAnArticle, ParseError
 from worker.pipeline.models import ParsedArticle, PayloadKind, RawArticle
 from worker.pipeline.parse import MAX_HTML_BYTES, MAX_HTML_ELEMENTS
+from worker.pipeline.parse import html as html_module
+from worker.pipeline.parse.html import _prefer_recall
 
 # --------------------------------------------------------------------------
 # HTML pages
@@ -308,3 +312,40 @@ def test_a_page_whose_markup_hides_its_text_says_why(html: str, why: str) -> Non
     with pytest.raises(NotAnArticle, match=r"\[empty\]") as refused:
         parse(RawArticle(kind=PayloadKind.HTML, text=html))
     assert why in str(refused.value)
+
+
+def test_a_story_whose_container_has_a_junk_class_name_is_kept() -> None:
+    # WordPress puts the post's categories on its wrapper: "category-advertising".
+    story = "".join(f"<p>{p}</p>" for p in BODY * 3)
+    article = html_page(
+        '<html><body><div class="post type-post category-advertising paywall">'
+        f"<h1>Tram line extended</h1>{story}</div>"
+        '<div class="share-bar"><p>Share this story on social media</p></div></body></html>'
+    )
+    assert article.paragraphs == tuple(BODY * 3)
+
+
+def test_balanced_extraction_wins_only_with_more_prose_than_links() -> None:
+    known = frozenset({"home", "news", "sport", "business", "tram line extended"})
+    precise = BODY[:1]
+    assert _prefer_recall(precise, BODY * 3, known)
+    menus = ["Home", "News", "Sport", "Business", "Tram line extended", *precise]
+    assert not _prefer_recall(precise, menus, known)
+    assert not _prefer_recall(BODY * 3, [*BODY * 3, BODY[0]], known)  # a caption more
+
+
+def test_a_story_the_precise_extraction_cuts_short_is_taken_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = html_module._extract
+
+    def short_when_precise(tree: Any, *, fast: bool, precise: bool) -> Any:
+        document = real(tree, fast=fast, precise=precise)
+        if precise:  # as trafilatura's precision mode does on some real layouts
+            document.text = document.text.split("\n")[0]
+        return document
+
+    monkeypatch.setattr(html_module, "_extract", short_when_precise)
+    story = "".join(f"<p>{p}</p>" for p in BODY * 3)
+    article = html_page(f"<html><body><article><h1>Tram line</h1>{story}</article></body></html>")
+    assert article.paragraphs == tuple(BODY * 3)

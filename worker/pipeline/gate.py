@@ -6,6 +6,11 @@ extraction and, for a page that is not an article, a verdict (a short
 machine-readable kind) with a human message: ``parse`` raises NotAnArticle
 with it.
 
+Only what is certainly not an article is refused; a verdict the evidence
+leaves in doubt (a short story among many headline links, a list of lines
+that are not links) is returned with ``certain=False``: ``parse`` stores the
+article with that verdict and a low confidence.
+
 The verdicts (``empty``, ``too_short``, ``error_page``, ``cookie_wall``,
 ``index_page``, ``teasers_only``) and why each is a separate rule: an error
 page or a cookie wall can be long enough to pass a word count; an index page
@@ -109,10 +114,17 @@ class Assessment:
     verdict: str | None = None  # None: an article; else "error_page", "cookie_wall", ...
     message: str = ""
     words: int = 0  # in the body, counted once here for everyone after
+    # A verdict the evidence makes certain (refuse the page); an uncertain one
+    # is kept on the stored article as a doubt, never a reason to refuse it.
+    certain: bool = True
 
     @property
     def is_article(self) -> bool:
         return self.verdict is None
+
+    @property
+    def refused(self) -> bool:
+        return self.verdict is not None and self.certain
 
 
 def _is_prose(paragraph: str, words: int) -> bool:
@@ -124,24 +136,35 @@ def _plural(n: int, word: str) -> str:
 
 
 def assess(
-    title: str, paragraphs: Sequence[str], related_count: int = 0, *, headline_links: int = 0
+    title: str,
+    paragraphs: Sequence[str],
+    related_count: int = 0,
+    *,
+    headline_links: int = 0,
+    linked_lines: int | None = None,
 ) -> Assessment:
     """Confidence and verdict for an extraction.
 
     ``paragraphs`` is the body after the teaser block was cut off,
-    ``related_count`` the number of teasers cut, ``headline_links`` (HTML
-    only) the links on the whole page whose text reads like a headline.
+    ``related_count`` the number of teasers cut; HTML only: ``headline_links``
+    the links on the whole page whose text reads like a headline, and
+    ``linked_lines`` how many body paragraphs are the text of a link (None:
+    the payload has no links to tell).
+
+    Only what is certainly not an article is refused (``certain``): no body,
+    an error page, a consent wall, a stub, teasers only, or a body that is
+    nothing but headlines. Links around a story (rails, most-read lists,
+    section navigation) make a verdict a doubt, kept with the article.
     """
     counts = word_counts(paragraphs)
     words = sum(counts)
-    # An extractor finds little or nothing on a page of headline links.
-    if headline_links >= _INDEX_MIN_HEADLINES and words < _INDEX_MAX_PROSE_WORDS:
-        return Assessment(
-            0.0,
-            "index_page",
-            f"an index page: {_plural(headline_links, 'headline link')} and little prose",
-        )
     if not paragraphs:
+        if headline_links >= _INDEX_MIN_HEADLINES:
+            return Assessment(
+                0.0,
+                "index_page",
+                f"an index page: {_plural(headline_links, 'headline link')} and no prose",
+            )
         if related_count:
             return Assessment(
                 0.0,
@@ -175,21 +198,38 @@ def assess(
             "teasers_only",
             f"a page of teasers: {_plural(truncated, 'truncated paragraph')}",
         )
+    if words < MIN_BODY_WORDS:
+        verdict = "index_page" if headline_links >= _INDEX_MIN_HEADLINES else "too_short"
+        message = (
+            f"an index page: {_plural(headline_links, 'headline link')} and little prose"
+            if verdict == "index_page"
+            else f"article body too short: {_plural(words, 'word')}"
+            f" (an article has at least {MIN_BODY_WORDS})"
+        )
+        return Assessment(confidence / 2, verdict, message)
     if (
         headlines >= _INDEX_MIN_HEADLINES
         and headlines >= _INDEX_HEADLINE_SHARE * len(paragraphs)
         and prose_words <= _INDEX_MAX_PROSE_WORDS
     ):
+        # Certain only when the lines are headlines for sure: no prose at all
+        # and, where the page has links, most of them are link texts (a list
+        # article, a fixture table or a timetable is lines without links).
+        linked = linked_lines is None or linked_lines >= _INDEX_HEADLINE_SHARE * headlines
         return Assessment(
             confidence / 2,
             "index_page",
             f"an index page: {_plural(headlines, 'headline')} and little prose",
+            words,
+            certain=prose_words == 0 and linked,
         )
-    if words < MIN_BODY_WORDS:
+    if headline_links >= _INDEX_MIN_HEADLINES and words < _INDEX_MAX_PROSE_WORDS:
+        # A short story among many links: the links are the page around it.
         return Assessment(
-            confidence,
-            "too_short",
-            f"article body too short: {_plural(words, 'word')}"
-            f" (an article has at least {MIN_BODY_WORDS})",
+            confidence / 2,
+            "index_page",
+            f"maybe an index page: {_plural(headline_links, 'headline link')} and little prose",
+            words,
+            certain=False,
         )
     return Assessment(confidence, words=words)

@@ -1,7 +1,8 @@
 """What every parse path ends in: the gate, the title fallback, the article.
 
 Every result passes the "is this an article?" gate (:mod:`gate`), whose
-confidence is stored as ``metadata["extraction_confidence"]``; the language
+confidence is stored as ``metadata["extraction_confidence"]`` (and a verdict
+left in doubt as ``metadata["extraction_verdict"]``: the page is stored); the language
 is the declared one, else detected (:mod:`language`). The field normalisers
 for authors and language tags are shared by the paths too.
 """
@@ -51,17 +52,21 @@ def _finish(
     language: str | None = None,
     metadata: dict[str, JsonValue] | None = None,
     headline_links: int = 0,
+    link_texts: frozenset[str] | None = None,
 ) -> ParsedArticle:
     # Callers pass cleaned lines: cleaning twice would double the cost.
     body = [p for p in paragraphs if p]
     # Pages often repeat the headline as the first line of the text.
     if body and title and normalize_for_hash(body[0]) == normalize_for_hash(title):
         body = body[1:]
-    verdict = assess(title, body, len(related), headline_links=headline_links)
-    if verdict.verdict is not None:
+    linked = None if link_texts is None else sum(normalize_for_hash(p) in link_texts for p in body)
+    verdict = assess(title, body, len(related), headline_links=headline_links, linked_lines=linked)
+    if verdict.refused:
         raise NotAnArticle(f"{verdict.message} [{verdict.verdict}]")
     metadata = dict(metadata or {})
     metadata["extraction_confidence"] = verdict.confidence
+    if verdict.verdict is not None:  # in doubt: stored, with what the gate suspects
+        metadata["extraction_verdict"] = verdict.verdict
     try:
         return ParsedArticle(
             title=title or _derive_title(body[0]),

@@ -1,15 +1,18 @@
 """The ``html`` path: a whole page, through lxml and trafilatura.
 
 The page is parsed without network or entity expansion and bounded in size
-and element count; related, newsletter, share and comment blocks are pruned,
-then trafilatura (tuned for precision) finds the main text and the metadata,
-and the text goes through the same teaser and furniture filters as a text
-page (:mod:`.text`).
+and element count; related, newsletter, share and comment blocks are pruned
+(never the block that holds most of the page's prose, whatever its class
+names), then trafilatura (tuned for precision) finds the main text and the
+metadata, and the text goes through the same teaser and furniture filters as
+a text page (:mod:`.text`). When that body holds much less than the page's
+paragraphs, trafilatura's balanced extraction is tried too, cleaned the same
+way, and kept if it holds much more text that is not a link's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import lxml.html  # type: ignore[import-untyped]  # no stubs installed
@@ -124,9 +127,12 @@ def _prune_junk_blocks(tree: lxml.html.HtmlElement) -> tuple[int, list[RelatedIt
             junk.append(element)
     related: list[RelatedItem] = []
     gone: set[lxml.html.HtmlElement] = set()
+    page_words = _paragraph_words(tree) if junk else 0
     for element in junk:
         if any(a in gone for a in element.iterancestors()):
             continue  # inside a block already dropped
+        if _holds_the_story(element, page_words):
+            continue  # a class such as "post category-advertising" on the story itself
         gone.add(element)
         names = f"{element.get('class', '')} {element.get('id', '')}".lower()
         if _RELATED_BLOCK.search(names):
@@ -137,6 +143,22 @@ def _prune_junk_blocks(tree: lxml.html.HtmlElement) -> tuple[int, list[RelatedIt
         if element.getparent() is not None:
             element.drop_tree()
     return blocks, related
+
+
+# A "junk" block holding at least this share of the page's paragraph words
+# (and this many) is the story's own container, whatever its class names say:
+# a rail, a share bar or a sign-up box never holds most of a page's prose.
+_STORY_SHARE: Final = 0.5
+_STORY_MIN_WORDS: Final = 60
+
+
+def _paragraph_words(element: lxml.html.HtmlElement) -> int:
+    return sum(word_count(p.text_content()) for p in element.iter("p"))
+
+
+def _holds_the_story(element: lxml.html.HtmlElement, page_words: int) -> bool:
+    words = _paragraph_words(element)
+    return words >= _STORY_MIN_WORDS and words >= _STORY_SHARE * page_words
 
 
 # A link whose text is at least this many words reads like a headline.
@@ -216,14 +238,102 @@ def _take_teaser_cards(tree: lxml.html.HtmlElement) -> list[RelatedItem]:
     return related
 
 
-def _headline_links(tree: lxml.html.HtmlElement) -> int:
-    """Links that read like headlines: an index page is mostly these."""
+def _headline_links(tree: lxml.html.HtmlElement) -> tuple[int, frozenset[str]]:
+    """Links that read like headlines (an index page is mostly these): their
+    number, and the normalised texts of all the page's links."""
     count = 0
+    texts: set[str] = set()
     for link in tree.iterfind(".//a"):
         text = link.text_content()
-        if len(text) < 300 and word_count(text) >= _HEADLINE_LINK_WORDS:
-            count += 1
-    return count
+        if len(text) < 300:
+            texts.add(normalize_for_hash(text))
+            if word_count(text) >= _HEADLINE_LINK_WORDS:
+                count += 1
+    return count, frozenset(texts)
+
+
+# The balanced extraction is tried only when the precise body has under this
+# share of the words in the page's paragraphs (after the junk blocks are
+# gone), and replaces it when it holds this many times its words (outside
+# links and the headline), and this many more: a precise extraction that
+# missed part of the story, not one that left out a caption or a by-line.
+_RECALL_SHARE: Final = 0.5
+_RECALL_GAIN: Final = 1.5
+_RECALL_MIN_WORDS: Final = 20
+
+
+def _extract(tree: lxml.html.HtmlElement, *, fast: bool, precise: bool) -> Any:
+    """trafilatura's extraction of the pruned ``tree`` (it works on a copy):
+    precision-tuned with the metadata, or its default balance, text only."""
+    return trafilatura.bare_extraction(
+        tree,
+        fast=fast,
+        with_metadata=precise,
+        # Dates from meta tags, JSON-LD, <time> and the URL; htmldate's
+        # extensive search scans the whole text with regexes (a third of
+        # the HTML path) and mostly finds dates the story mentions.
+        date_extraction_params=set_date_params(extensive=False),
+        favor_precision=precise,
+        include_comments=False,
+        include_images=False,
+        include_links=False,
+        include_tables=True,
+        deduplicate=False,
+    )
+
+
+def _text(document: Any) -> str:
+    return "" if document is None or isinstance(document, dict) else document.text or ""
+
+
+def _clean_text(
+    text: str, title: str
+) -> tuple[list[str], list[RelatedItem], list[str], str | None]:
+    """Body paragraphs, teasers, by-line authors and date line of an extracted text."""
+    lines = [clean_line(line) for line in text.split("\n")]
+    # A headline repeated in the text comes before the by-line and date lines.
+    if lines and title and normalize_for_hash(lines[0]) == normalize_for_hash(title):
+        lines = lines[1:]
+    lines, meta_authors, meta_date = _split_meta(lines)
+    body, related = _split_teasers(_drop_furniture(lines))
+    return _cut_excerpts(body), related, meta_authors, meta_date
+
+
+# Excerpts of other stories after the article: paragraphs of teaser length or
+# more cut off with an ellipsis, at least this many, making at least this
+# share of the tail from the first of them (an article's own trailing-off
+# quote is one paragraph among many).
+_EXCERPTS_MIN: Final = 2
+_EXCERPTS_SHARE: Final = 0.5
+_EXCERPT_MIN_WORDS: Final = 15
+
+
+def _cut_excerpts(body: list[str]) -> list[str]:
+    """``body`` without a tail of truncated excerpts of other stories."""
+    truncated = [
+        i
+        for i, p in enumerate(body)
+        if p.endswith(("...", "\u2026")) and word_count(p) >= _EXCERPT_MIN_WORDS
+    ]
+    for first in truncated:
+        cut = sum(1 for i in truncated if i >= first)
+        if cut >= _EXCERPTS_MIN and cut >= _EXCERPTS_SHARE * (len(body) - first):
+            # Excerpts from the top: a page of teasers, for the gate to refuse.
+            return body[:first] if first else body
+    return body
+
+
+def _prefer_recall(precise: Sequence[str], balanced: Sequence[str], known: frozenset[str]) -> bool:
+    """Whether trafilatura's balanced extraction should replace the
+    precision-tuned one: when it holds much more text that is not a link's
+    or the headline (menus and rails are links; a story's paragraphs are not).
+    ``known`` is those normalised link texts and the headline."""
+
+    def words(paragraphs: Sequence[str]) -> int:
+        return sum(word_count(p) for p in paragraphs if normalize_for_hash(p) not in known)
+
+    more, less = words(balanced), words(precise)
+    return more > _RECALL_GAIN * less and more - less >= _RECALL_MIN_WORDS
 
 
 def _parse_html(html: str, url: str | None) -> ParsedArticle:
@@ -238,29 +348,16 @@ def _parse_html(html: str, url: str | None) -> ParsedArticle:
             raise ParseError(f"the HTML page has over {MAX_HTML_ELEMENTS} elements")
         language = _html_language(tree)
         page_title = _html_title(tree)
-        headline_links = _headline_links(tree)
+        headline_links, link_texts = _headline_links(tree)
         blocks, linked = _prune_junk_blocks(tree)
         cards = _take_teaser_cards(tree)
-        document = trafilatura.bare_extraction(
-            tree,
-            fast=blocks > _FALLBACK_MAX_BLOCKS,
-            with_metadata=True,
-            # Dates from meta tags, JSON-LD, <time> and the URL; htmldate's
-            # extensive search scans the whole text with regexes (a third of
-            # the HTML path) and mostly finds dates the story mentions.
-            date_extraction_params=set_date_params(extensive=False),
-            favor_precision=True,
-            include_comments=False,
-            include_images=False,
-            include_links=False,
-            include_tables=True,
-            deduplicate=False,
-        )
+        fast = blocks > _FALLBACK_MAX_BLOCKS
+        document = _extract(tree, fast=fast, precise=True)
     except ParseError:
         raise
     except Exception as exc:  # lxml/trafilatura fail in many ways on hostile input
         raise ParseError(f"the HTML page could not be parsed: {type(exc).__name__}") from None
-    text = "" if document is None or isinstance(document, dict) else document.text or ""
+    text = _text(document)
 
     # <title> usually reads "Headline | Outlet"; trafilatura's title and
     # sitename (from og:/schema.org metadata or <h1>) take precedence.
@@ -273,12 +370,19 @@ def _parse_html(html: str, url: str | None) -> ParsedArticle:
     if outlet is None and title:
         title, outlet = split_title(title)
 
-    lines = [clean_line(line) for line in text.split("\n")]
-    # A headline repeated in the text comes before the by-line and date lines.
-    if lines and title and normalize_for_hash(lines[0]) == normalize_for_hash(title):
-        lines = lines[1:]
-    lines, meta_authors, meta_date = _split_meta(lines)
-    body, related = _split_teasers(_drop_furniture(lines))
+    body, related, meta_authors, meta_date = _clean_text(text, title)
+    # Much less than the page's paragraphs hold: trafilatura's balanced
+    # extraction may have the rest; the evidence decides which is kept.
+    if word_count(" ".join(body)) < _RECALL_SHARE * _paragraph_words(tree):
+        try:
+            other = _text(_extract(tree, fast=fast, precise=False))
+        except Exception:  # the precise extraction stands
+            other = ""
+        if other and other != text:
+            body_b, related_b, authors_b, date_b = _clean_text(other, title)
+            if _prefer_recall(body, body_b, link_texts | {normalize_for_hash(title)}):
+                body, related = body_b, related_b
+                meta_authors, meta_date = meta_authors or authors_b, meta_date or date_b
     related = _unique_related([*cards, *related, *linked])
     authors = _split_authors(getattr(document, "author", None) or "") or meta_authors
     try:
@@ -293,6 +397,7 @@ def _parse_html(html: str, url: str | None) -> ParsedArticle:
             language=language or _language(getattr(document, "language", None)),
             metadata=_html_metadata(document) if document is not None else {},
             headline_links=headline_links,
+            link_texts=link_texts,
         )
     except NotAnArticle as exc:
         why = _why_empty(html, page_title) if str(exc).endswith("[empty]") else None
