@@ -6,14 +6,27 @@ Every field reads from an environment variable with the ``NEWSWIRE_`` prefix
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "redact_url"]
+__all__ = ["REDIS_SCHEMES", "Settings", "redact_url", "user_state_dir"]
+
+# What the store (redis-py) and the worker's transport (kombu) both take.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def user_state_dir() -> Path:
+    """Where a user's private Redis lives: one place per user, whatever the
+    folder a command runs in (XDG: $XDG_STATE_HOME, else ~/.local/state)."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    # The spec: a relative path there is invalid and must be ignored.
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return base / "newswire"
 
 
 def redact_url(url: str) -> str:
@@ -30,17 +43,30 @@ def redact_url(url: str) -> str:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="NEWSWIRE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="NEWSWIRE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # Errors name the variable, never its value: a URL carries a password.
+        hide_input_in_errors=True,
     )
 
     redis_url: SecretStr | None = Field(
         default=None,
-        description="Redis for the broker and the store. Unset: the embedded Redis "
-        "that `newswire worker`/`demo` start under data_dir.",
+        description="Redis for the broker and the store. Unset (or empty): the private "
+        "Redis that `newswire worker` starts under data_dir.",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="A password for NEWSWIRE_REDIS_URL given apart, as it is: any "
+        "character works (in the URL, @ / # : must be percent-encoded).",
     )
     key_prefix: str = Field(default="newswire", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     queue: str = Field(default="newswire", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    data_dir: Path = Field(default=Path(".newswire"), description="Embedded Redis data.")
+    data_dir: Path = Field(
+        default_factory=user_state_dir,
+        description="The private Redis's data and URL; per user by default.",
+    )
 
     batch_size: int = Field(default=100, ge=1, le=1000)
     max_batch_articles: int = Field(default=1000, ge=1, le=100_000)
@@ -59,7 +85,7 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Deliveries of a message that keeps killing its worker."
     )
     soft_shutdown_timeout: float = Field(
-        default=30.0, ge=0, description="Seconds a stopping worker lets running tasks finish."
+        default=30.0, ge=0, description="Seconds a cold shutdown (SIGQUIT) lets tasks finish."
     )
 
     events_maxlen: int = Field(default=100_000, ge=100, description="Events stream length.")
@@ -80,6 +106,34 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # Without this, a bare host:port failed later and differently in each
+        # command (a ValueError from redis-py, a DNS error from kombu).
+        if value is None:
+            return None
+        url = value.get_secret_value().strip()
+        schemes = ", ".join(f"{s}://" for s in REDIS_SCHEMES[:-1]) + f" or {REDIS_SCHEMES[-1]}://"
+        if "://" not in url:
+            # The value itself only when it cannot hold a password.
+            example = "redis://HOST:6379/0"
+            if "@" not in url and ":" in url:
+                example = f"redis://{url}" + ("" if "/" in url else "/0")
+            raise ValueError(f"no scheme: write it as {example} (it must start with {schemes})")
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in REDIS_SCHEMES:
+            raise ValueError(
+                f"'{scheme}://' is not a Redis URL: it must start with {schemes}, "
+                "e.g. redis://localhost:6379/0"
+            )
+        return SecretStr(url)
+
     @model_validator(mode="after")
     def _timeouts_fit(self) -> Settings:
         # A message is redelivered when unacked for visibility_timeout: a task
@@ -99,7 +153,17 @@ class Settings(BaseSettings):
 
     @property
     def redis_url_value(self) -> str | None:
-        return self.redis_url.get_secret_value() if self.redis_url else None
+        """The Redis URL, with ``redis_password`` (if set) percent-encoded into it."""
+        if self.redis_url is None:
+            return None
+        url = self.redis_url.get_secret_value()
+        if self.redis_password is None:
+            return url
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        user = quote(parts.username or "", safe="")
+        password = quote(self.redis_password.get_secret_value(), safe="")
+        return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
 
     def require_redis_url(self) -> str:
         """The Redis URL; a ValueError when none is set (resolve_redis() first)."""

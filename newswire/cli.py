@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,9 +15,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from config.resolve import NoRedisConfigured, resolve_redis
 from config.settings import Settings, redact_url
+from newswire import views
+from newswire.views import plain
 
 if TYPE_CHECKING:
     from worker.store import Store
@@ -30,10 +34,14 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
+        # One line a problem: the variable, what is wrong, what to write.
         lines = [
-            f"  NEWSWIRE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            "".join(f"NEWSWIRE_{str(part).upper()}: " for part in e["loc"][:1])
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
         ]
-        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
+        text = f" {lines[0]}" if len(lines) == 1 else "\n  " + "\n  ".join(lines)
+        raise click.ClickException(f"invalid configuration:{text}") from None
 
 
 def _connected() -> Settings:
@@ -73,6 +81,17 @@ def main() -> None:
 # -- push --------------------------------------------------------------------
 
 
+def _hidden_files(paths: Iterable[str]) -> int:
+    """Files skipped in the directories ``paths`` name: producer.loader walks
+    a directory without the entries whose name starts with "."."""
+    return sum(
+        not child.is_dir()
+        for p in paths
+        if p != "-" and Path(p).is_dir()
+        for child in Path(p).rglob(".*")
+    )
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--batch-size", type=click.IntRange(1, 1000), help="Articles per message.")
@@ -87,6 +106,7 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
     if batch_size:
         settings = settings.model_copy(update={"batch_size": batch_size})
     items = list(load_paths(paths, max_payload_bytes=settings.max_payload_bytes))
+    hidden = _hidden_files(paths)
     show_bar = len(items) > 20 and err.is_terminal and not as_json
     progress = Progress(
         TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), console=err, disable=not show_bar
@@ -104,19 +124,23 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
                 "queued": [{"source": s, "id": i} for s, i in report.queued],
                 "refused": [{"source": s, "reason": r} for s, r in report.refused],
                 "batches": len(report.batches),
+                "hidden_skipped": hidden,
             }
         )
     else:
         for source, article_id in report.queued[:20]:
-            out.print(f"[green]queued[/]  {article_id}  {source}")
+            out.print(Text.assemble(("queued", "green"), f"  {article_id}  ", plain(source)))
         if len(report.queued) > 20:
             out.print(f"        ... and {len(report.queued) - 20} more")
         for source, reason in report.refused:
-            err.print(f"[red]refused[/] {source}: {reason}")
-        out.print(
+            err.print(Text.assemble(("refused", "red"), " ", plain(source), ": ", plain(reason)))
+        summary = (
             f"{len(report.queued)} queued in {len(report.batches)} batch(es), "
             f"{len(report.refused)} refused"
         )
+        if hidden:
+            summary += f", {hidden} hidden file{'' if hidden == 1 else 's'} skipped"
+        out.print(summary)
     if report.refused:
         sys.exit(1)
 
@@ -129,7 +153,9 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
 @click.option("--quiet/--banner", default=None, help="Celery's start-up banner (off when piped).")
 def worker(concurrency: int | None, quiet: bool | None) -> None:
     """Run a Celery worker (starts a private Redis if none is configured)."""
-    from config.embedded import EmbeddedRedis, running_url
+    from celery import signals
+
+    from config.embedded import start_shared
     from worker.app import make_celery
     from worker.logging import configure_logging, get_logger
     from worker.pipeline.errors import ModelError
@@ -139,13 +165,13 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
         settings = settings.model_copy(update={"concurrency": concurrency})
     configure_logging(settings)
     log = get_logger("newswire.cli")
-    embedded: EmbeddedRedis | None = None
-    if settings.redis_url is None:
-        url = running_url(settings.data_dir)
-        if url is None:
-            embedded = EmbeddedRedis(settings.data_dir).start()
-            url = embedded.url
-            log.info("embedded_redis.started", url=url, data_dir=str(embedded.data_dir))
+    private = settings.redis_url is None
+    if private:
+        # Shared by every worker of this user, and not stopped with this one:
+        # see config/embedded.py.
+        url, started = start_shared(settings.data_dir)
+        event = "embedded_redis.started" if started else "embedded_redis.joined"
+        log.info(event, url=url, data_dir=str(settings.data_dir))
         settings = settings.with_redis(url)
     log.info(
         "worker.starting",
@@ -157,13 +183,23 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
     try:
         app.newswire_runtime()
     except ModelError as exc:
-        if embedded is not None:
-            embedded.stop()
         raise click.ClickException(f"cannot start the worker: {exc}") from None
+
+    def _second_ctrl_c_is_at_once(sig: str = "", **_: Any) -> None:
+        # Celery: a first Ctrl-C lets running batches finish and makes the
+        # next one a cold shutdown, which would first wait out
+        # worker_soft_shutdown_timeout. A second Ctrl-C means now: its
+        # unacknowledged batches go back to the queue, as after a kill.
+        # SIGQUIT keeps the soft wait.
+        if sig == "SIGINT":
+            app.conf.worker_soft_shutdown_timeout = 0
+
+    signals.worker_shutting_down.connect(_second_ctrl_c_is_at_once, weak=False)
     if quiet is None:
         quiet = not sys.stdout.isatty()
     # Workers coordinate through Redis only: mingle and gossip would add a
-    # second of start-up and broker chatter for nothing.
+    # second of start-up and broker chatter for nothing. A name of its own
+    # (Celery's default is celery@host for all): several on one host.
     argv = [
         "worker",
         "-Q",
@@ -172,15 +208,14 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
         settings.log_level,
         "--without-mingle",
         "--without-gossip",
+        "-n",
+        f"newswire-{os.getpid()}@%h",
     ]
     if quiet:
         argv.insert(0, "--quiet")  # a global option of the celery command
-    try:
-        code = _run_celery(app, argv)
-    finally:
-        if embedded is not None:
-            embedded.stop()
-            log.info("embedded_redis.stopped")
+    code = _run_celery(app, argv)
+    if private:
+        log.info("embedded_redis.left_running", url=url, stop_with="newswire redis stop")
     if code:
         log.error("worker.stopped", exit_code=code)
         sys.exit(code)
@@ -200,38 +235,115 @@ def _run_celery(app: Any, argv: list[str]) -> int:
     return code if isinstance(code, int) else 0
 
 
+# -- the private Redis -------------------------------------------------------
+
+
+@main.group(name="redis", invoke_without_command=True)
+@click.pass_context
+def redis_group(ctx: click.Context) -> None:
+    """The private Redis of `newswire worker`: status (default), stop."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(redis_status)
+
+
+def _private_url(settings: Settings) -> str:
+    from config.embedded import running_url
+    from config.resolve import where_looked
+
+    url = running_url(settings.data_dir)
+    if url is None:
+        raise click.ClickException(
+            f"no private Redis is running (looked in {where_looked(settings.data_dir)})"
+        )
+    return url
+
+
+@redis_group.command("status")
+def redis_status() -> None:
+    """Where the private Redis runs, and its data folder."""
+    settings = _settings()
+    out.print(f"private Redis at {_private_url(settings)}, data in {settings.data_dir}")
+
+
+@redis_group.command("stop")
+@click.option("--force", is_flag=True, help="Stop it even while workers use it.")
+def redis_stop(force: bool) -> None:
+    """Stop the private Redis, which outlives the workers that use it."""
+    from config.embedded import stop_shared
+    from producer import Publisher
+
+    settings = _settings()
+    url = _private_url(settings)
+    if not force:
+        with Publisher(settings.with_redis(url)) as client:
+            workers = sorted(
+                name for reply in client.app.control.ping(timeout=1.0) for name in reply
+            )
+        if workers:
+            raise click.ClickException(
+                f"workers still use the private Redis at {url}: {', '.join(workers)}; "
+                "stop them first, or use --force"
+            )
+    stop_shared(settings.data_dir)
+    out.print(f"stopped the private Redis at {url}; its data stays in {settings.data_dir}")
+
+
 # -- read --------------------------------------------------------------------
 
 
-def _topic_cell(a: dict[str, Any]) -> str:
-    return f"{a.get('topic', '?')} {a.get('confidence', 0):.2f}"
+# Names people reach for that mean one of the model's topics; the topics
+# themselves are the model's labels (worker.pipeline.classify.DEFAULT_LABELS).
+TOPIC_SYNONYMS = {
+    "sports": "sport",
+    "politics": "geopolitics",
+    "world": "geopolitics",
+    "culture": "entertainment",
+    "arts": "entertainment",
+    "showbiz": "entertainment",
+}
+
+
+def topic_name(asked: str, topics: Sequence[str]) -> str:
+    """The one of ``topics`` that ``asked`` means: itself in any case, else
+    a synonym's; a ValueError naming them all when there is none."""
+    by_key = {t.casefold(): t for t in topics}
+    key = asked.strip().casefold()
+    found = by_key.get(key) or by_key.get(TOPIC_SYNONYMS.get(key, ""))
+    if found is None:
+        raise ValueError(f"{asked!r} is not a topic; use one of {', '.join(topics)}")
+    return found
+
+
+def _topics(store: Store) -> list[str]:
+    """The model's labels, and any other topic stored (a model trained on
+    other labels)."""
+    from worker.pipeline.classify import DEFAULT_LABELS
+
+    stored = {name.removeprefix("topic:") for name in store.stats() if name.startswith("topic:")}
+    return [*DEFAULT_LABELS, *sorted(stored - set(DEFAULT_LABELS))]
 
 
 @main.command()
-@click.option("--topic", help="Only this topic (geopolitics, sport, entertainment, other).")
+@click.option(
+    "--topic",
+    help="Only this topic, in any case; also understood: "
+    f"{', '.join(TOPIC_SYNONYMS)}. An unknown name is refused with the list.",
+)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True)
 def results(topic: str | None, limit: int, as_json: bool) -> None:
     """Latest processed articles, newest first."""
     with _store() as store:
+        if topic is not None:
+            try:
+                topic = topic_name(topic, _topics(store))
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--topic'") from None
         rows = store.results(topic=topic, limit=limit)
     if as_json:
         _print_json(rows)
         return
-    table = Table()
-    for name in ("id", "topic", "outlet"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=70)
-    table.add_column("ingested", no_wrap=True)
-    for a in rows:
-        table.add_row(
-            a["id"],
-            _topic_cell(a),
-            a.get("outlet") or "",
-            a["title"][:70],
-            str(a.get("ingested_at", ""))[:19],
-        )
-    out.print(table)
+    views.render_results(out, rows)
 
 
 @main.command()
@@ -247,36 +359,7 @@ def show(article_id: str, as_json: bool) -> None:
     if as_json:
         _print_json(article)
         return
-    if article.get("duplicate_of"):
-        out.print(
-            f"[yellow]{article_id} is a duplicate of {article['duplicate_of']}[/] "
-            f"(outlet {article.get('outlet')}, url {article.get('url')})"
-        )
-        out.print(f"see: newswire show {article['duplicate_of']}")
-        return
-    out.print(f"[bold]{article['title']}[/]")
-    meta = [
-        ("id", article["id"]),
-        ("outlet", article.get("outlet")),
-        ("url", article.get("url")),
-        ("published", article.get("published")),
-        ("language", article.get("language")),
-        ("topic", _topic_cell(article)),
-        ("scores", ", ".join(f"{k} {v:.2f}" for k, v in article["scores"].items())),
-        ("copies", copies),
-        ("words", article.get("word_count")),
-        ("source", article.get("source")),
-    ]
-    for name, value in meta:
-        if value not in (None, ""):
-            out.print(f"[dim]{name:>9}[/] {value}")
-    out.print()
-    for paragraph in article["paragraphs"]:
-        out.print(paragraph + "\n")
-    if article.get("related"):
-        out.print(f"[bold]related[/] ({len(article['related'])})")
-        for r in article["related"]:
-            out.print(f"  - {r['title']}: [dim]{r.get('teaser', '')}[/]")
+    views.render_article(out, article, copies)
 
 
 @main.command()
@@ -291,19 +374,7 @@ def story(article_id: str, as_json: bool) -> None:
     if as_json:
         _print_json({"canonical": canonical, "copies": copies})
         return
-    table = Table("id", "role", "similarity", "outlet", "url", "title")
-    for record, role in [(canonical, "canonical"), *((c, "copy") for c in copies)]:
-        similarity = record.get("similarity", 1.0) if role == "copy" else None
-        exactness = "exact" if record.get("verdict", "duplicate") == "duplicate" else "near"
-        table.add_row(
-            record["id"],
-            role if role == "canonical" else f"{exactness} copy",
-            "" if similarity is None else f"{similarity:.2f}",
-            record.get("outlet") or "",
-            record.get("url") or "",
-            record["title"][:60],
-        )
-    out.print(table)
+    views.render_story(out, canonical, copies)
 
 
 @main.command()
@@ -319,7 +390,7 @@ def stats(as_json: bool) -> None:
         return
     table = Table("counter", "value")
     for name, value in counters.items():
-        table.add_row(name, str(value))
+        table.add_row(plain(name), str(value))
     out.print(table)
 
 
@@ -342,11 +413,16 @@ def dlq_list(limit: int = 20, reason: str | None = None, as_json: bool = False) 
     if as_json:
         _print_json([{"entry": e, **fields} for e, fields in entries])
         return
-    table = Table("entry", "reason", "source", "message")
-    for entry, fields in entries:
-        table.add_row(entry, fields.get("reason", ""), fields.get("source", ""),
-                      fields.get("message", "")[:100])  # fmt: skip
-    out.print(table)
+    views.render_dlq_list(out, entries)
+
+
+def _check_entries(entries: Iterable[str]) -> None:
+    from newswire.dlq import check_entries
+
+    try:
+        check_entries(entries)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @dlq.command("show")
@@ -354,18 +430,17 @@ def dlq_list(limit: int = 20, reason: str | None = None, as_json: bool = False) 
 @click.option("--json", "as_json", is_flag=True)
 def dlq_show(entry: str, as_json: bool) -> None:
     """One dead letter, with its raw payload."""
+    _check_entries([entry])
     with _store() as store:
         fields = store.dlq_entry(entry)
     if fields is None:
-        raise click.ClickException(f"no dead letter {entry}")
+        raise click.ClickException(
+            f"no dead letter {entry} (replayed or purged already?); see `newswire dlq list`"
+        )
     if as_json:
         _print_json({"entry": entry, **fields})
         return
-    for name in ("reason", "message", "source", "batch_id", "article_id", "at"):
-        if fields.get(name):
-            out.print(f"[dim]{name:>10}[/] {fields[name]}")
-    out.print("[dim]   payload[/]")
-    click.echo(fields.get("payload", ""))
+    views.render_dlq_entry(out, fields)
 
 
 def _select(
@@ -374,6 +449,7 @@ def _select(
     if bool(entries) + (reason is not None) + everything != 1:
         raise click.UsageError("name entries, or give --reason REASON, or --all")
     if entries:
+        _check_entries(entries)
         return list(entries)
     return [e for e, _ in reversed(store.dlq(limit=None, reason=reason))]
 
@@ -390,9 +466,9 @@ def dlq_replay(entries: tuple[str, ...], reason: str | None, everything: bool) -
     with _store() as store, Publisher(_connected()) as publisher:
         report = replay(store, publisher, _select(store, entries, reason, everything))
     for entry, article_id in report.replayed:
-        out.print(f"[green]replayed[/] {entry} as {article_id}")
+        out.print(Text.assemble(("replayed", "green"), f" {entry} as {article_id}"))
     for entry, why in report.skipped:
-        err.print(f"[yellow]skipped[/]  {entry}: {why}")
+        err.print(Text.assemble(("skipped", "yellow"), f"  {entry}: ", plain(why)))
     out.print(f"{len(report.replayed)} replayed, {len(report.skipped)} skipped")
     if report.skipped:
         sys.exit(1)
@@ -407,6 +483,12 @@ def dlq_purge(entries: tuple[str, ...], reason: str | None, everything: bool) ->
     with _store() as store:
         removed = store.dlq_delete(_select(store, entries, reason, everything))
     out.print(f"{removed} purged")
+    missing = len(set(entries)) - removed
+    if missing > 0:
+        raise click.ClickException(
+            f"{missing} of the entries named were not there (replayed or purged already?); "
+            "see `newswire dlq list`"
+        )
 
 
 @main.command()
@@ -419,15 +501,8 @@ def watch(as_json: bool, from_start: bool) -> None:
             for entry, fields in store.follow(last_id="0" if from_start else "$"):
                 if as_json:
                     click.echo(json.dumps({"entry": entry, **fields}, ensure_ascii=False))
-                elif fields.get("kind") == "dead_letter":
-                    out.print(f"[red]dead-letter[/] {fields.get('reason')}  (newswire dlq)")
                 else:
-                    kind = fields.get("kind", "")
-                    dup = f" of {fields['canonical']}" if kind == "duplicate" else ""
-                    out.print(
-                        f"{fields.get('id')}  {kind}{dup}  {fields.get('topic')}  "
-                        f"{fields.get('title', '')}"
-                    )
+                    views.render_event(out, fields)
                 sys.stdout.flush()
         except KeyboardInterrupt:
             pass

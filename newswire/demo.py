@@ -78,8 +78,17 @@ def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def demo_dir(settings: Settings) -> Path:
+    """The demo's own folder, wiped at each run: NEWSWIRE_DATA_DIR/demo when
+    set, else ./.newswire/demo, never the per-user folder of the private
+    Redis that `newswire worker` shares (the demo runs a server of its own)."""
+    if "data_dir" in settings.model_fields_set:
+        return settings.data_dir / "demo"
+    return Path(".newswire") / "demo"
+
+
 def run_demo(settings: Settings, *, console: Console) -> None:
-    data_dir = settings.data_dir / "demo"
+    data_dir = demo_dir(settings)
     items = [
         i
         for i in load_paths([str(EXAMPLES)], max_payload_bytes=settings.max_payload_bytes)

@@ -10,7 +10,9 @@ payload fails again, it comes back as a new entry with the new reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -19,7 +21,27 @@ from producer.client import Publisher
 from worker.contract import RawArticle
 from worker.store import Store
 
-__all__ = ["ReplayReport", "replay"]
+__all__ = ["ReplayReport", "check_entries", "replay"]
+
+# A stream entry id: milliseconds and a sequence number, each under 2**64.
+_ENTRY_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+
+
+def _is_entry_id(entry: str) -> bool:
+    match = _ENTRY_ID.fullmatch(entry)
+    return match is not None and all(int(n) < 2**64 for n in match.groups())
+
+
+def check_entries(entries: Iterable[str]) -> None:
+    """Raise ValueError, saying what entry ids look like, if any of
+    ``entries`` is not one (Redis would refuse it as "Invalid stream ID")."""
+    bad = [e for e in entries if not _is_entry_id(e)]
+    if bad:
+        example = f"{time.time_ns() // 1_000_000}-0"
+        raise ValueError(
+            f"no dead letter {', '.join(map(repr, bad))}: entries look like {example}; "
+            "see `newswire dlq list`"
+        )
 
 
 @dataclass
@@ -53,7 +75,7 @@ def replay(store: Store, publisher: Publisher, entries: Sequence[str]) -> Replay
             batch.clear()
 
     for entry in entries:
-        fields = store.dlq_entry(entry)
+        fields = store.dlq_entry(entry) if _is_entry_id(entry) else None
         if fields is None:
             report.skipped.append((entry, "no such entry (already replayed or purged?)"))
             continue

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ SHARED = ROOT.parent / "shared"
 # The real scraped page of ../shared/samples, vendored: a clone without
 # ../shared still tests it.
 SAMPLE = ROOT / "tests" / "fixtures" / "samples" / "business-insider-kim-jong-un.txt"
+TEST_STATE_HOME = Path(tempfile.mkdtemp(prefix="newswire-test-state-"))
 PREFIX = "nwtest"
 QUEUE = "nwtest"
 
@@ -96,6 +98,8 @@ def store(client: redis.Redis, settings: Settings) -> Store:
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without NEWSWIRE_ settings, importing this checkout's code."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
+    # The per-user state folder (the private Redis's home) is the test's own.
+    env["XDG_STATE_HOME"] = str(TEST_STATE_HOME)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env

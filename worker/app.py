@@ -36,8 +36,9 @@ def worker_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": max(1, int(settings.task_time_limit * 0.9)),
         "worker_prefetch_multiplier": settings.prefetch_multiplier,
         "worker_concurrency": settings.concurrency or os.cpu_count() or 1,
-        # On SIGTERM, running batches get this long to finish; after it, the
-        # worker stops and unacked messages go back to the queue.
+        # A cold shutdown (SIGQUIT) gives running batches this long; after it,
+        # the worker stops and unacked messages go back to the queue. SIGTERM
+        # is a warm shutdown: running batches finish.
         "worker_soft_shutdown_timeout": settings.soft_shutdown_timeout,
         "worker_enable_soft_shutdown_on_idle": True,
         # Recycle pool processes now and then: a slow leak cannot grow forever.

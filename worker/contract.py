@@ -20,12 +20,35 @@ __all__ = [
     "PayloadKind",
     "RawArticle",
     "broker_config",
+    "json_body_keys",
+    "json_field_key",
 ]
 
 TASK_PROCESS_BATCH = "newswire.process_batch"
 # The worker's own: a queue entry that was not a valid message, wrapped by
 # worker.transport so that it is dead-lettered instead of lost.
 TASK_MALFORMED = "newswire.dead_letter_malformed"
+
+
+# The field names the worker reads a JSON record's body from, and how it
+# compares a record's names with them, re-exported from the parser so that a
+# producer can refuse a record without a body before queueing it. Imported on
+# first use: the parse package loads every parser and the language model
+# (about 0.7 s), which a producer of text and HTML pages never needs.
+def json_body_keys() -> tuple[str, ...]:
+    """Names of a JSON record's body field, in the parser's order of
+    preference, as ``json_field_key`` normalises them."""
+    from worker.pipeline.parse.patterns import _BODY_KEYS
+
+    return _BODY_KEYS
+
+
+def json_field_key(key: str) -> str:
+    """A record's field name as the parser compares it with its aliases:
+    articleBody, article_body and Article-Body are equal."""
+    from worker.pipeline.parse.json import _field_key
+
+    return _field_key(key)
 
 
 class BatchMessage(BaseModel):

@@ -32,6 +32,13 @@ _LUA = resources.files("worker") / "lua"
 # payload's head followed by this marker.
 _MESSAGE_MAX_CHARS = 2000
 TRUNCATED_MARK = "\n[... truncated by newswire: see payload_bytes and payload_sha256]"
+# A copy's light record: these fields, written as the full record writes them;
+# record.lua appends duplicate_of, verdict and similarity.
+_LIGHT_FIELDS = {"id", "title", "outlet", "url", "source", "ingested_at"}
+# The articles of one batch share an ingestion time: each one's index score
+# gets this much more than the one before, so that the newest first lists
+# them in arrival order (a microsecond is a few ulps of today's timestamps).
+_ARRIVAL_STEP = 1e-6
 
 
 class _RecordKeys(NamedTuple):
@@ -175,17 +182,7 @@ class Store:
         now = time.time()
         epoch = int(now // epoch_len)
         index_ttl_ms = max(1, int(((epoch + 5) * epoch_len - now) * 1000))
-        for a in articles:
-            light = orjson.dumps(
-                {
-                    "id": a.id,
-                    "title": a.title,
-                    "outlet": a.outlet,
-                    "url": a.url,
-                    "source": a.source,
-                    "ingested_at": a.ingested_at.isoformat(),
-                }
-            )
+        for position, a in enumerate(articles):
             self._record(
                 keys=list(
                     _RecordKeys(
@@ -202,13 +199,13 @@ class Store:
                     *_RecordArgs(
                         id=a.id,
                         article_json=a.model_dump_json(),
-                        ingested_ts=a.ingested_at.timestamp(),
+                        ingested_ts=a.ingested_at.timestamp() + position * _ARRIVAL_STEP,
                         topic=a.topic,
                         replay_ttl=self.replay_ttl,
                         events_maxlen=self.events_maxlen,
                         story_prefix=k.story(""),
                         article_prefix=k.article(""),
-                        light_record=light,
+                        light_record=a.model_dump_json(include=_LIGHT_FIELDS).encode(),
                         title=a.title[:200],
                         dedup_window=self.dedup_window,
                         lsh_prefix=k.lsh_prefix,

@@ -17,10 +17,6 @@ from tests.conftest import ROOT, clean_env
 pytestmark = pytest.mark.e2e
 
 
-def bare_env(data_dir: Path) -> dict[str, str]:
-    return clean_env(NEWSWIRE_DATA_DIR=str(data_dir))
-
-
 def test_the_private_redis_persists_every_second_and_rewrites_only_a_large_log(
     tmp_path: Path,
 ) -> None:
@@ -43,10 +39,17 @@ def test_the_private_redis_persists_every_second_and_rewrites_only_a_large_log(
     assert config["rdbcompression"] == "no"
 
 
-def test_demo_runs_from_nothing_and_cleans_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("configured", [True, False], ids=["data-dir", "default"])
+def test_demo_runs_from_nothing_and_cleans_up(tmp_path: Path, configured: bool) -> None:
+    # The demo keeps to its own folder: NEWSWIRE_DATA_DIR/demo, else
+    # ./.newswire/demo; never the per-user state folder of `newswire worker`.
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    if configured:
+        env["NEWSWIRE_DATA_DIR"] = str(tmp_path / "data")
+    demo_dir = tmp_path / "data" / "demo" if configured else tmp_path / ".newswire" / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "newswire.cli", "demo"],
-        env=bare_env(tmp_path / "data"),
+        env=env,
         capture_output=True,
         text=True,
         timeout=240,
@@ -61,12 +64,29 @@ def test_demo_runs_from_nothing_and_cleans_up(tmp_path: Path) -> None:
     port = int(out.split("redis://127.0.0.1:")[1].split("/")[0])
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=port, socket_connect_timeout=1).ping()  # shut down
-    assert (tmp_path / "data" / "demo" / "appendonlydir").is_dir()  # persisted
-    assert not (tmp_path / "data" / "demo" / "redis.url").exists()
+    assert (demo_dir / "appendonlydir").is_dir()  # persisted
+    assert not (demo_dir / "redis.url").exists()
+    assert not (tmp_path / "state").exists()
 
 
-def test_worker_without_redis_starts_a_private_one_that_push_finds(tmp_path: Path) -> None:
-    env = bare_env(tmp_path / "data")
+def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "newswire.cli", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+def test_commands_find_the_private_redis_from_any_folder(tmp_path: Path) -> None:
+    # No NEWSWIRE_DATA_DIR: the per-user state folder, here under XDG_STATE_HOME.
+    state = tmp_path / "state" / "newswire"
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     log = tmp_path / "worker.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "newswire.cli", "worker", "-c", "1"],
@@ -81,29 +101,17 @@ def test_worker_without_redis_starts_a_private_one_that_push_finds(tmp_path: Pat
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         assert "embedded_redis.started" in log.read_text()
-        page = tmp_path / "page.txt"
+        page = elsewhere / "page.txt"
         page.write_text(
             "Council Votes To Extend Library Hours - Valley Gazette\n"
             + "The town council voted on Monday to keep the central library open until nine "
             "in the evening on weekdays, after a petition signed by two thousand residents.\n" * 3
         )
-        pushed = subprocess.run(
-            [sys.executable, "-m", "newswire.cli", "push", str(page)],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
+        pushed = run(env, elsewhere, "push", str(page))
         assert pushed.returncode == 0, pushed.stderr
         article_id = pushed.stdout.split()[1]
         for _ in range(100):
-            shown = subprocess.run(
-                [sys.executable, "-m", "newswire.cli", "show", article_id],
-                env=env,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            )
+            shown = run(env, elsewhere, "show", article_id)
             if shown.returncode == 0:
                 break
             time.sleep(0.2)
@@ -111,5 +119,26 @@ def test_worker_without_redis_starts_a_private_one_that_push_finds(tmp_path: Pat
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-    assert "embedded_redis.stopped" in log.read_text()
-    assert not (tmp_path / "data" / "redis.url").exists()
+    # The private Redis outlives the worker that started it, until stopped.
+    url = (state / "redis.url").read_text().strip()
+    assert "embedded_redis.left_running" in log.read_text()
+    status = run(env, elsewhere, "redis", "status")
+    assert status.returncode == 0 and url in status.stdout, status.stderr
+    stopped = run(env, elsewhere, "redis", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    assert (state / "appendonlydir").is_dir()  # persisted in the one place per user
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["data-dir", "default"])
+def test_without_a_redis_commands_say_where_they_looked(tmp_path: Path, configured: bool) -> None:
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    looked = tmp_path / "state" / "newswire"
+    if configured:
+        env["NEWSWIRE_DATA_DIR"] = str(tmp_path / "data")
+        looked = tmp_path / "data"
+    for command in ("stats", "push", "redis"):
+        result = run(env, tmp_path, command, *(["-"] if command == "push" else []))
+        assert result.returncode == 1, result.stderr
+        assert f"{looked / 'redis.url'}" in result.stderr, result.stderr

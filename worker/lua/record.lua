@@ -1,7 +1,8 @@
 -- Store one processed article, atomically and idempotently.
 -- KEYS: delivery, exact, article, recent, topic, events, stats
 -- ARGV: 1 id, 2 article json, 3 ts, 4 topic, 5 replay ttl, 6 events maxlen,
---       7 story key prefix, 8 article key prefix, 9 duplicate record json,
+--       7 story key prefix, 8 article key prefix, 9 duplicate record json
+--       (an object: duplicate_of, verdict and similarity are appended to it),
 --       10 title, 11 dedup window (s), 12 lsh key prefix, 13 sketch key prefix,
 --       14 epoch, 15 epochs to look back, 16 index key ttl (ms), 17 threshold,
 --       18 id as 8 bytes, 19 sketch, 20.. band hashes (none: no near index)
@@ -204,11 +205,11 @@ if not canon then
   end
 else
   if canon ~= id then
-    local record = cjson.decode(ARGV[9])
-    record['duplicate_of'] = canon
-    record['verdict'] = verdict
-    record['similarity'] = tonumber(similarity)
-    redis.call('SET', ARGV[8] .. id, cjson.encode(record), 'NX')
+    -- Appended as text, not through cjson, which would write '/' as '\/':
+    -- the record stays byte for byte as the worker wrote it.
+    local record = string.sub(ARGV[9], 1, -2) .. ',"duplicate_of":"' .. canon ..
+      '","verdict":"' .. verdict .. '","similarity":' .. similarity .. '}'
+    redis.call('SET', ARGV[8] .. id, record, 'NX')
     redis.call('ZADD', ARGV[7] .. canon, 'NX', ARGV[3], id)
   end
   redis.call('HINCRBY', KEYS[7], 'duplicates', '1')

@@ -1,0 +1,69 @@
+"""Settings refuse what cannot work, in words a user can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from config.settings import Settings
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://localhost:6379/0",
+        "redis://:secret@localhost:6379/0",
+        "rediss://user:secret@redis.example.com:6380/1",
+        "unix:///run/redis/redis.sock?db=0",
+    ],
+)
+def test_the_store_schemes_are_accepted(url: str) -> None:
+    assert settings(redis_url=url).redis_url_value == url
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("localhost:6379", "redis://localhost:6379/0"),
+        ("127.0.0.1", "redis://"),
+        ("secret@redis.example.com:6379", "redis://"),
+        ("http://localhost:6379", "'http://' is not a Redis URL"),
+        ("sentinel://localhost:26379", "'sentinel://' is not a Redis URL"),
+        ("amqp://guest@localhost//", "'amqp://' is not a Redis URL"),
+    ],
+)
+def test_a_url_the_store_cannot_use_is_refused_with_what_to_write(url: str, hint: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        settings(redis_url=url)
+    [error] = caught.value.errors()
+    assert error["loc"] == ("redis_url",)
+    assert hint in error["msg"]
+    assert "redis://, rediss:// or unix://" in error["msg"]
+    assert "secret" not in str(caught.value)  # never the password, nor the input
+
+
+def test_an_empty_url_means_none_is_configured() -> None:
+    assert settings(redis_url="").redis_url is None
+    assert settings(redis_url="  ").redis_url is None
+
+
+def test_the_private_redis_lives_in_the_users_state_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("NEWSWIRE_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert settings().data_dir == tmp_path / "state" / "newswire"
+    # The XDG spec: a relative XDG_STATE_HOME is invalid and ignored.
+    monkeypatch.setenv("XDG_STATE_HOME", "relative/state")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert settings().data_dir == tmp_path / "home" / ".local" / "state" / "newswire"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    assert settings().data_dir == tmp_path / "home" / ".local" / "state" / "newswire"
+    monkeypatch.setenv("NEWSWIRE_DATA_DIR", str(tmp_path / "mine"))
+    assert settings().data_dir == tmp_path / "mine"
