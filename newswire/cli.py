@@ -330,8 +330,14 @@ def _topics(store: Store) -> list[str]:
     f"{', '.join(TOPIC_SYNONYMS)}. An unknown name is refused with the list.",
 )
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    help="Only articles whose extraction confidence reaches this (the gate halves it "
+    "for pages it stored in doubt).",
+)
 @click.option("--json", "as_json", is_flag=True)
-def results(topic: str | None, limit: int, as_json: bool) -> None:
+def results(topic: str | None, limit: int, min_confidence: float | None, as_json: bool) -> None:
     """Latest processed articles, newest first."""
     with _store() as store:
         if topic is not None:
@@ -339,7 +345,7 @@ def results(topic: str | None, limit: int, as_json: bool) -> None:
                 topic = topic_name(topic, _topics(store))
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="'--topic'") from None
-        rows = store.results(topic=topic, limit=limit)
+        rows = store.results(topic=topic, limit=limit, min_confidence=min_confidence)
     if as_json:
         _print_json(rows)
         return

@@ -227,6 +227,17 @@ class Store:
             outcomes.append(
                 Outcome(a.id, verdict, canon, float(similarity), replay=kind == "replay")
             )
+        # Stored while the gate had a doubt: counted after the scripts (a crash
+        # in between loses a count, never an article; a replay counts nothing).
+        in_doubt = sum(
+            1
+            for a, o in zip(articles, outcomes, strict=True)
+            if o.verdict == "unique" and not o.replay and a.metadata.get("extraction_verdict")
+        )
+        if in_doubt:
+            counter = self.redis.pipeline(transaction=False)
+            counter.hincrby(k.stats, "extraction_in_doubt", in_doubt)
+            self._execute(counter)
         return outcomes
 
     def dead_letter_many(self, letters: Sequence[DeadLetter]) -> list[bool]:
@@ -333,11 +344,27 @@ class Store:
         raws = self.redis.mget([self.keys.article(i) for i in ids])
         return [orjson.loads(r) for r in raws if r]
 
-    def results(self, *, topic: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """Newest first, unique articles only."""
+    def results(
+        self, *, topic: str | None = None, limit: int = 20, min_confidence: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first, unique articles only; with ``min_confidence``, only
+        those whose extraction confidence reaches it."""
         index = self.keys.topic(topic) if topic else self.keys.recent
-        ids = self.redis.zrevrange(index, 0, max(limit, 1) - 1)
-        return self.get_many(ids)
+        if min_confidence is None:
+            return self.get_many(self.redis.zrevrange(index, 0, max(limit, 1) - 1))
+        found: list[dict[str, Any]] = []
+        start, page = 0, max(limit, 100)
+        while len(found) < limit:
+            ids = self.redis.zrevrange(index, start, start + page - 1)
+            if not ids:
+                break
+            found += [
+                a
+                for a in self.get_many(ids)
+                if a.get("metadata", {}).get("extraction_confidence", 1.0) >= min_confidence
+            ]
+            start += page
+        return found[:limit]
 
     def story(self, article_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The canonical article of ``article_id``'s story and its copies."""

@@ -181,3 +181,15 @@ def test_a_dead_letter_is_bounded_and_the_stream_trimmed(client: redis.Redis) ->
     )
     # Trimmed to about dlq_maxlen (whole stream nodes of 100 entries at a time).
     assert client.xlen(store.keys.dlq) <= 200
+
+
+def test_pages_stored_in_doubt_are_counted_and_filtered_out_by_confidence(store: Store) -> None:
+    sure = article(1).model_copy(update={"metadata": {"extraction_confidence": 0.9}})
+    doubt = {"extraction_confidence": 0.3, "extraction_verdict": "index_page"}
+    unsure = article(2).model_copy(update={"metadata": doubt})
+    store.record_many([sure, unsure])
+    store.record_many([unsure])  # redelivered: counted once
+    assert store.stats()["extraction_in_doubt"] == 1
+    assert [a["id"] for a in store.results(min_confidence=0.5)] == [sure.id]
+    assert {a["id"] for a in store.results(min_confidence=0.2)} == {sure.id, unsure.id}
+    assert len(store.results()) == 2
