@@ -36,7 +36,6 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPORA_DIR = SHARED / "corpora"
 
 
-
 def _random_model(n_features: int = 64, labels: tuple[str, ...] = ("a", "b", "c")) -> TopicModel:
     rng = np.random.default_rng(0)
     return TopicModel(
