@@ -173,13 +173,13 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
         event = "embedded_redis.started" if started else "embedded_redis.joined"
         log.info(event, url=url, data_dir=str(settings.data_dir))
         settings = settings.with_redis(url)
+    app = make_celery(settings)
     log.info(
         "worker.starting",
         redis=redact_url(settings.redis_url_value or ""),
         queue=settings.queue,
-        concurrency=settings.concurrency,
+        concurrency=app.conf.worker_concurrency,  # the effective one: per core by default
     )
-    app = make_celery(settings)
     try:
         app.newswire_runtime()
     except ModelError as exc:

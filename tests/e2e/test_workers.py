@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -158,6 +159,9 @@ def test_two_workers_on_one_host_have_names_of_their_own(redis_url: str, tmp_pat
     for worker in (first, second):
         assert ready_name(worker).startswith(f"newswire-{worker.proc.pid}@")
         assert "DuplicateNodenameWarning" not in worker.log_path.read_text()
+        # The start line says how many processes run, not "null".
+        [starting] = [line for line in worker.log_lines() if '"worker.starting"' in line]
+        assert json.loads(starting)["concurrency"] == 1
 
 
 def test_a_second_ctrl_c_stops_a_busy_worker_at_once_and_its_batch_is_redelivered(
