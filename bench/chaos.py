@@ -67,8 +67,8 @@ def write_inbox(folder: Path, payloads: int, seed: int) -> dict[str, int]:
             name.write_text(rng.choice(articles))  # the same page pushed again
             kinds["duplicate"] += 1
         elif roll < 0.125:
-            name.write_bytes(rng.choice([b"", b"\x00\x01\x02binary", "caf\xe9".encode("latin-1")]))
-            kinds["refused_junk"] += 1  # empty, binary, not UTF-8: refused by the producer
+            name.write_bytes(rng.choice([b"", b"\x00\x01\x02binary", b" \n\t \n"]))
+            kinds["refused_junk"] += 1  # empty, binary, blank: refused by the producer
         elif roll < 0.15:
             name.write_text(f"Just A Headline Number {i} - Somewhere")  # no body: dead-lettered
             kinds["worker_junk"] += 1
