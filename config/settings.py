@@ -102,11 +102,22 @@ class Settings(BaseSettings):
         default=7 * 24 * 3600, ge=60, description="Seconds a delivery is remembered."
     )
 
+    max_queued: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="Messages the queue may hold before `newswire serve` answers 429.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token every /v1 route of `newswire serve` requires, when set.",
+    )
+
     model_path: Path | None = Field(default=None, description="Classifier artifact.")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "api_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -514,6 +514,31 @@ def watch(as_json: bool, from_start: bool) -> None:
             pass
 
 
+# -- serve -------------------------------------------------------------------
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the HTTP API: push payloads and read results over HTTP (docs at /docs)."""
+    settings = _settings()
+    if settings.api_token is None and host not in LOOPBACK:
+        click.echo(
+            f"refusing to listen on {host} without NEWSWIRE_API_TOKEN: "
+            "set a token, or serve on 127.0.0.1",
+            err=True,
+        )
+        sys.exit(2)
+    import uvicorn
+
+    from newswire.api import make_api
+
+    uvicorn.run(make_api(_connected()), host=host, port=port, log_level="info")
+
+
 # -- model -------------------------------------------------------------------
 
 

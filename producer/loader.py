@@ -26,7 +26,7 @@ from pydantic import JsonValue, ValidationError
 
 from worker.contract import PayloadKind, RawArticle, json_body_keys, json_field_key
 
-__all__ = ["SUPPORTED_SUFFIXES", "Item", "Refusal", "load_paths"]
+__all__ = ["SUPPORTED_SUFFIXES", "Item", "Refusal", "load_bytes", "load_paths"]
 
 SUPPORTED_SUFFIXES = {
     ".txt": "text",
@@ -263,8 +263,17 @@ def _sniff(text: str) -> str:
     return "text"
 
 
-def load_bytes(source: str, data: bytes, kind: str | None, limit: int) -> Iterator[Item | Refusal]:
-    """Items from one file's (or stdin's) bytes; ``kind`` None means sniff it."""
+def load_bytes(
+    source: str, data: bytes, kind: str | None, limit: int, *, require_json_body: bool = False
+) -> Iterator[Item | Refusal]:
+    """Items from one file's (or stdin's) bytes; ``kind`` None means sniff it.
+    With ``require_json_body``, a JSON record without a body is refused, as
+    ``load_paths`` does."""
+    found = _load_bytes(source, data, kind, limit)
+    return map(_with_body, found) if require_json_body else found
+
+
+def _load_bytes(source: str, data: bytes, kind: str | None, limit: int) -> Iterator[Item | Refusal]:
     if not data.strip():
         yield Refusal(source, "empty file")
         return

@@ -143,17 +143,23 @@ class WorkerProcess:
                 self.proc.wait()
 
 
-def start_worker(redis_url: str, log_path: Path, concurrency: int = 2, **env: str) -> WorkerProcess:
-    """A real `newswire worker` process, its stdout piped to a file."""
+def spawn_cli(redis_url: str, log_path: Path, *args: str, **env: str) -> WorkerProcess:
+    """A real `newswire ARGS` process, its output piped to a file."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "newswire.cli", "worker", "-c", str(concurrency)],
+        [sys.executable, "-m", "newswire.cli", *args],
         env=worker_env(redis_url, **env),
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         cwd=ROOT,
     )
-    worker = WorkerProcess(proc, log_path)
+    return WorkerProcess(proc, log_path)
+
+
+def start_worker(redis_url: str, log_path: Path, concurrency: int = 2, **env: str) -> WorkerProcess:
+    """A real `newswire worker` process, its stdout piped to a file."""
+    worker = spawn_cli(redis_url, log_path, "worker", "-c", str(concurrency), **env)
+    proc = worker.proc
     deadline = time.monotonic() + 60
     while not any("ready" in line for line in worker.log_lines()):
         if proc.poll() is not None or time.monotonic() > deadline:

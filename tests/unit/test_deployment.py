@@ -38,6 +38,23 @@ def test_worker_is_scalable_and_reaches_redis_with_the_password() -> None:
     assert worker["command"][0] == "worker"
 
 
+def test_api_serves_beyond_loopback_with_a_token_and_a_healthcheck() -> None:
+    services = compose()["services"]
+    api = services["api"]
+    assert api["command"] == ["serve", "--host", "0.0.0.0"]
+    env = api["environment"]
+    # The token is required from the environment: never a default in the file.
+    assert env["NEWSWIRE_API_TOKEN"] == "${NEWSWIRE_API_TOKEN:?set NEWSWIRE_API_TOKEN}"
+    # The same Redis, reached as the worker reaches it.
+    for name in ("NEWSWIRE_REDIS_URL", "NEWSWIRE_REDIS_PASSWORD"):
+        assert env[name] == services["worker"]["environment"][name], name
+    assert "8080:8080" in api["ports"]
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+    check = api["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "python", "-c"]  # no curl in the image
+    assert "urllib" in check[3] and "/healthz" in check[3]
+
+
 def test_producer_pushes_and_the_image_runs_the_cli() -> None:
     producer = compose()["services"]["producer"]
     assert producer["command"][0] == "push"

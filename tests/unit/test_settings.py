@@ -67,3 +67,17 @@ def test_the_private_redis_lives_in_the_users_state_folder(
     assert settings().data_dir == tmp_path / "home" / ".local" / "state" / "newswire"
     monkeypatch.setenv("NEWSWIRE_DATA_DIR", str(tmp_path / "mine"))
     assert settings().data_dir == tmp_path / "mine"
+
+
+@pytest.mark.parametrize("value", [0, 10_000_001])
+def test_max_queued_is_bounded(value: int) -> None:
+    assert settings().max_queued == 10_000
+    with pytest.raises(ValidationError, match="max_queued"):
+        settings(max_queued=value)
+
+
+def test_the_api_token_is_secret_and_empty_means_none() -> None:
+    assert settings(api_token="  ").api_token is None
+    token = settings(api_token="s3cret-token").api_token
+    assert token is not None and token.get_secret_value() == "s3cret-token"
+    assert "s3cret-token" not in repr(settings(api_token="s3cret-token"))
