@@ -13,6 +13,10 @@ median run of each reported with every run and each round's ratios:
 - floor: a no-op Celery task (bench/floor_app.py), one message per article,
   the service's worker settings and N processes: first push to last run
   (the Redis time of the stream entry the last run added).
+- batched floor: the same with one no-op task per message of ``--batch-size``
+  articles, the service's own messages: Celery's cost as the service pays
+  it. The service against the first says what batching buys; against this
+  one, what the pipeline and the store cost on top of Celery.
 - max: the service (``newswire worker -c N``) on an empty store, M payloads
   pushed in batches: push rate, first push to last stored (the Redis time
   of the last event), CPU seconds per article (worker processes and
@@ -59,6 +63,7 @@ from bench.payloads import Payload, generate  # noqa: E402
 from config.embedded import EmbeddedRedis  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from producer.client import Publisher  # noqa: E402
+from worker.contract import BatchMessage  # noqa: E402
 from worker.keys import Keys  # noqa: E402
 from worker.model import load_model  # noqa: E402
 from worker.pipeline.analyze import analyze_many  # noqa: E402
@@ -66,6 +71,7 @@ from worker.pipeline.models import ProcessedArticle  # noqa: E402
 from worker.store import Store, connect  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+TASK_NOOP_BATCH = f"{TASK_NOOP}_batch"  # bench/floor_app.py's FLOOR_BATCH_TASK
 
 
 def _proc_stat(pid: int) -> list[str] | None:
@@ -218,7 +224,9 @@ class Bench:
             "pipeline_plus_store": len(raws) / with_store,
         }
 
-    def floor(self, payloads: list[Payload]) -> dict[str, float]:
+    def floor(self, payloads: list[Payload], *, batched: bool = False) -> dict[str, float]:
+        """No-op tasks: one per article, or (``batched``) one per message of
+        ``--batch-size`` articles, built as the producer builds the service's."""
         queue = "bench-floor"
         worker = self.start(
             ["-m", "celery", "-A", "bench.floor_app", "--quiet", "worker", "-c",
@@ -234,21 +242,34 @@ class Bench:
                 return int(self.client.xlen(FLOOR_DONE))
 
             bodies = [p.article.model_dump(mode="json", exclude_none=True) for p in payloads]
+            task, messages = TASK_NOOP, bodies
+            if batched:
+                b = self.args.batch_size
+                task = TASK_NOOP_BATCH
+                messages = [
+                    BatchMessage.of([p.article for p in payloads[i : i + b]]).model_dump(
+                        mode="json"
+                    )
+                    for i in range(0, len(payloads), b)
+                ]
+            # As Publisher.send: no repr of a whole batch in the headers.
+            reprs = {"argsrepr": "[batch]", "kwargsrepr": "{}"} if batched else {}
             with Publisher(settings) as pub:
-                pub.app.send_task(TASK_NOOP, args=[bodies[0]], queue=queue)
+                pub.app.send_task(task, args=[messages[0]], queue=queue, **reprs)
                 self.wait_until(runs, 1, "floor warm-up", 60)
                 cpu0 = tree_cpu(worker.pid) + redis_cpu(self.client)
                 started = time.time()
-                for body in bodies:
-                    pub.app.send_task(TASK_NOOP, args=[body], queue=queue)
+                for message in messages:
+                    pub.app.send_task(task, args=[message], queue=queue, **reprs)
                 pushed = time.time() - started
-            self.wait_until(runs, 1 + len(bodies), "floor tasks")
+            self.wait_until(runs, 1 + len(messages), "floor tasks")
             done = self.last_event_at(FLOOR_DONE)
             cpu = tree_cpu(worker.pid) + redis_cpu(self.client) - cpu0
         finally:
             self.stop(worker)
         return {
             "articles": len(bodies),
+            "messages": len(messages),
             "push_rate": len(bodies) / pushed,
             "throughput": len(bodies) / (done - started),
             "cpu_ms_per_article": cpu / len(bodies) * 1e3,
@@ -448,6 +469,10 @@ def rounds(
     }
     if "floor" not in skip:
         phases["floor"] = lambda i: fresh_aof(bench, bench.floor, payloads)
+    if "floor_batched" not in skip:
+        phases["floor_batched"] = lambda i: fresh_aof(
+            bench, lambda: bench.floor(payloads, batched=True)
+        )
 
     def empty(i: int) -> dict[str, Any]:
         bench.clear_store()
@@ -495,6 +520,7 @@ def round_ratios(r: dict[str, dict[str, Any]], workers: int) -> dict[str, float]
     out = {name: _rate(run) for name, run in r.items()}
     m = out["max"]
     out["x_floor"] = m / out["floor"] if "floor" in out else float("nan")
+    out["x_floor_batched"] = m / out["floor_batched"] if "floor_batched" in out else float("nan")
     out["x_ceiling"] = m / (out["ceiling"] * workers)
     out["x_ceiling_with_store"] = m / (r["ceiling"]["pipeline_plus_store"] * workers)
     if "scaled" in out:
@@ -515,7 +541,7 @@ def main() -> None:
     ap.add_argument("--linger", type=float, default=20.0, help="producer tick, ms")
     ap.add_argument("--prestored", type=int, default=0, help="scale phase: articles to add")
     ap.add_argument("--repeat", type=int, default=3, help="max-phase runs (median reported)")
-    ap.add_argument("--skip", default="", help="phases to skip: floor,latency")
+    ap.add_argument("--skip", default="", help="phases to skip: floor,floor_batched,latency")
     ap.add_argument("--json", type=Path, default=Path("throughput-report.json"))
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -549,6 +575,9 @@ def main() -> None:
                 report["prefill"] = full.fill(args.prestored, start=10**7)
             report["aof_rewrite"] = full.rewrite_aof()
         report.update(rounds(bench, full, payloads, gen, skip))
+        medians = {k: report[k] for k in ("ceiling", "floor", "floor_batched", "max", "scaled")
+                   if k in report}  # fmt: skip
+        report["ratios"] = round_ratios(medians, args.workers)
         if "latency" not in skip:
             rate = report["max"]["throughput"] / 2
             n = max(100, int(rate * args.latency_seconds))
@@ -584,7 +613,8 @@ def print_table(r: dict[str, Any]) -> None:
         return "runs " + ", ".join(f"{t:,.0f}" for t in r.get(f"{name}_runs", []))
 
     ceil = r["ceiling"]["pipeline_per_core"]
-    ratio = round_ratios({k: r[k] for k in ("ceiling", "floor", "max", "scaled") if k in r}, n)
+    phases = ("ceiling", "floor", "floor_batched", "max", "scaled")
+    ratio = round_ratios({k: r[k] for k in phases if k in r}, n)
     rows = [
         ("ceiling: pipeline in-process, one core", f"{ceil:,.0f} /s ({runs('ceiling')})"),
         ("ceiling: + store writes, no queue", f"{r['ceiling']['pipeline_plus_store']:,.0f} /s"),
@@ -594,12 +624,22 @@ def print_table(r: dict[str, Any]) -> None:
         rows.append(
             ("floor: no-op Celery task per article", f"{f['throughput']:,.0f} /s ({runs('floor')})")
         )
+    if "floor_batched" in r:
+        fb = r["floor_batched"]
+        rows.append(
+            (
+                f"batched floor: no-op task per {c['batch_size']} articles",
+                f"{fb['throughput']:,.0f} /s ({runs('floor_batched')})",
+            )
+        )
     rows += [
         ("push rate", f"{m['push_rate']:,.0f} /s"),
         ("end to end (first push to last stored)", f"{m['throughput']:,.0f} /s ({runs('max')})"),
     ]
     if "floor" in r:
         rows.append(("  x floor (target >= 2)", f"{ratio['x_floor']:.2f}"))
+    if "floor_batched" in r:
+        rows.append(("  x batched floor", f"{ratio['x_floor_batched']:.2f}"))
     rows.append((f"  / (ceiling x {n}) (target >= 0.6)", f"{ratio['x_ceiling']:.2f}"))
     rows.append((f"  / (ceiling with store x {n})", f"{ratio['x_ceiling_with_store']:.2f}"))
     rows += [
@@ -670,7 +710,8 @@ def print_table(r: dict[str, Any]) -> None:
         rows.append(
             (
                 f"round {i}: end to end {rd['max']:,.0f} /s",
-                f"x floor {rd['x_floor']:.2f}, / (ceiling x {n}) {rd['x_ceiling']:.2f} "
+                f"x floor {rd['x_floor']:.2f}, x batched floor {rd['x_floor_batched']:.2f}, "
+                f"/ (ceiling x {n}) {rd['x_ceiling']:.2f} "
                 f"({rd['x_ceiling_with_store']:.2f} with store)"
                 + (
                     f", loss with the store full {rd['scale_loss']:+.0%}"
