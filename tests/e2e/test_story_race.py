@@ -3,9 +3,12 @@ processes: exactly one becomes canonical, the others point to it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,6 +71,41 @@ def test_racing_workers_make_one_canonical_per_story(
     stats = store.stats()
     assert stats["stored"] == 40
     assert stats["duplicates"] == 160
+    # They did race: copies of one story were in batches that ran at the same
+    # time in different processes (from each batch's start to its last
+    # article, by the workers' own log times).
     events = [json.loads(line) for w in workers for line in w.log_lines() if line.startswith("{")]
-    pids = {e["pid"] for e in events if e["event"] == "batch.started"}
-    assert len(pids) >= 3  # they did race
+    spans = batch_spans(events)
+    task_of = {e["article_id"]: e["task_id"] for e in events if e["event"] == "article.processed"}
+    raced = [
+        g
+        for g in range(len(groups))
+        if any(
+            overlap(spans[a], spans[b])
+            for a, b in itertools.combinations(
+                {task_of[raw.article_id] for h, raw in items if h == g}, 2
+            )
+        )
+    ]
+    assert raced, "no two copies of a story were ever processed at the same time"
+    print(f"{len(raced)} of {len(groups)} stories had copies processed at the same time")
+    assert len({pid for pid, _, _ in spans.values()}) == 6  # all six processes took batches
+
+
+def batch_spans(events: list[dict[str, Any]]) -> dict[str, tuple[int, float, float]]:
+    """Each task's (pid, start, end): its batch.started and its last article line."""
+    started = {e["task_id"]: e for e in events if e["event"] == "batch.started"}
+    ends: dict[str, float] = {}
+    for e in events:
+        if e["event"] in ("article.processed", "article.dead_lettered"):
+            ends[e["task_id"]] = max(ends.get(e["task_id"], 0.0), when(e))
+    return {t: (e["pid"], when(e), ends[t]) for t, e in started.items()}
+
+
+def overlap(a: tuple[int, float, float], b: tuple[int, float, float]) -> bool:
+    """Two batches in different processes, each started before the other ended."""
+    return a[0] != b[0] and a[1] < b[2] and b[1] < a[2]
+
+
+def when(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["timestamp"]).timestamp()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from pydantic import JsonValue, ValidationError
 
-from worker.pipeline.errors import ParseError, PermanentError
+from worker.pipeline.errors import NotAnArticle, ParseError, PermanentError
+from worker.pipeline.gate import MIN_BODY_WORDS
 from worker.pipeline.models import ParsedArticle, PayloadKind, RawArticle
 from worker.pipeline.parse import parse
+from worker.pipeline.text import word_count
 
 # A body comfortably over MIN_BODY_WORDS, as separate paragraphs.
 BODY = [
@@ -33,21 +36,44 @@ def record(fields: dict[str, JsonValue], url: str | None = None) -> ParsedArticl
 
 
 # --------------------------------------------------------------------------
-# Fuzzing: anything either parses or raises a ParseError (a PermanentError)
+# Fuzzing: anything either parses into an article that passes the gate, or
+# raises a ParseError saying why; and the same payload always does the same.
+
+VERDICTS = ("empty", "too_short", "error_page", "cookie_wall", "index_page", "teasers_only")
 
 
-def parse_or_parse_error(raw: RawArticle) -> None:
-    error: ParseError | None = None
+def parse_or_parse_error(raw: RawArticle) -> ParsedArticle | ParseError:
+    """Parse ``raw`` and check what any outcome must satisfy: the properties
+    of an article the gate let through, or of a refusal the dead-letter
+    stream can record. Anything but a ParseError propagates (a bug)."""
+    outcome: ParsedArticle | ParseError
     try:
-        article = parse(raw)
-    except ParseError as exc:  # anything else propagates and fails the test
-        error = exc
+        outcome = parse(raw)
+    except ParseError as exc:
+        outcome = exc
+    # Deterministic: a redelivery must meet the same fate.
+    try:
+        again: ParsedArticle | ParseError = parse(raw)
+    except ParseError as exc:
+        again = exc
+    if isinstance(outcome, ParsedArticle):
+        assert again == outcome
+        title, paragraphs = outcome.title, outcome.paragraphs
+        assert title and title == title.strip() and "\n" not in title, title
+        assert paragraphs, "an article without a paragraph"
+        assert all(p and p == p.strip() for p in paragraphs), paragraphs
+        assert word_count(outcome.body) >= MIN_BODY_WORDS, outcome.body  # the gate's floor
+        confidence = outcome.metadata["extraction_confidence"]
+        assert isinstance(confidence, float) and 0.0 <= confidence <= 1.0, confidence
     else:
-        assert isinstance(article, ParsedArticle)
-        assert article.title and article.paragraphs
-    if error is not None:
-        assert isinstance(error, PermanentError)
-        assert str(error)  # a human message
+        assert type(again) is type(outcome) and str(again) == str(outcome)
+        assert isinstance(outcome, PermanentError)  # dead-lettered, never retried
+        assert outcome.reason in ("parse_error", "not_an_article"), outcome.reason
+        assert str(outcome).strip()  # a human message
+        if isinstance(outcome, NotAnArticle):
+            verdict = re.search(r"\[(\w+)\]", str(outcome))
+            assert verdict is not None and verdict.group(1) in VERDICTS, str(outcome)
+    return outcome
 
 
 def raw_or_none(**fields: Any) -> RawArticle | None:

@@ -319,7 +319,7 @@ def test_from_bytes_other_npz_and_npy() -> None:
     empty_zip = io.BytesIO()
     with zipfile.ZipFile(empty_zip, "w"):
         pass
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match=r"missing arrays \['bias', 'meta', 'weights'\]"):
         TopicModel.from_bytes(empty_zip.getvalue())
 
 
@@ -327,7 +327,8 @@ def test_from_bytes_rejects_pickled_arrays() -> None:
     arrays = {"weights": np.array([{"a": 1}], dtype=object), "bias": np.zeros(2), "meta": b""}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    with pytest.raises(ModelError):
+    # Refused unread, never unpickled (a pickle can run code).
+    with pytest.raises(ModelError, match=r"cannot read it as \.npz .*allow_pickle=False"):
         TopicModel.from_bytes(buffer.getvalue())
 
 
