@@ -156,6 +156,17 @@ def spawn_cli(redis_url: str, log_path: Path, *args: str, **env: str) -> WorkerP
     return WorkerProcess(proc, log_path)
 
 
+def pipe_cli(redis_url: str, *args: str) -> subprocess.Popen[bytes]:
+    """A real `newswire ARGS` process whose output the test reads as it comes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "newswire.cli", *args],
+        env=worker_env(redis_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+
+
 def start_worker(redis_url: str, log_path: Path, concurrency: int = 2, **env: str) -> WorkerProcess:
     """A real `newswire worker` process, its stdout piped to a file."""
     worker = spawn_cli(redis_url, log_path, "worker", "-c", str(concurrency), **env)

@@ -9,8 +9,6 @@ import json
 import os
 import re
 import selectors
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ROOT, WorkerProcess, run_cli, worker_env
+from tests.conftest import ROOT, WorkerProcess, pipe_cli, run_cli
 from tests.e2e.test_service import pushed_ids
 from worker.pipeline.models import PayloadKind, ProcessedArticle, RelatedItem
 from worker.store import Store
@@ -81,13 +79,7 @@ def watch_until(
     redis_url: str, done: Callable[[list[str]], bool], timeout: float = 30
 ) -> list[str]:
     """Lines of `newswire watch --from-start` (the human view) until ``done``."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newswire.cli", "watch", "--from-start"],
-        env=worker_env(redis_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
+    proc = pipe_cli(redis_url, "watch", "--from-start")
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     data, lines = b"", []

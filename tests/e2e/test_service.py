@@ -14,7 +14,16 @@ import pytest
 
 from config.settings import Settings
 from producer.client import Publisher
-from tests.conftest import ROOT, SAMPLE, WorkerProcess, clean_env, needs_shared, run_cli, worker_env
+from tests.conftest import (
+    ROOT,
+    SAMPLE,
+    WorkerProcess,
+    clean_env,
+    needs_shared,
+    pipe_cli,
+    run_cli,
+    worker_env,
+)
 from worker.contract import TASK_PROCESS_BATCH, RawArticle
 from worker.store import Store
 
@@ -162,14 +171,7 @@ def test_worker_logs_one_json_line_per_article_with_context(
 def test_results_by_topic_and_watch_follows_new_articles(
     worker: WorkerProcess, redis_url: str, store: Store, tmp_path: Path
 ) -> None:
-    watch = subprocess.Popen(
-        [sys.executable, "-m", "newswire.cli", "watch", "--json"],
-        env=worker_env(redis_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    watch = pipe_cli(redis_url, "watch", "--json")
     try:
         # Push once watch is reading: it follows from when it started, and on
         # a slow machine its start-up can take longer than push + processing.
