@@ -24,7 +24,7 @@ from typing import BinaryIO
 import charset_normalizer
 from pydantic import JsonValue, ValidationError
 
-from worker.contract import PayloadKind, RawArticle, json_body_keys, json_field_key
+from worker.contract import JSON_BODY_KEYS, PayloadKind, RawArticle, json_field_key
 
 __all__ = ["SUPPORTED_SUFFIXES", "Item", "Refusal", "load_bytes", "load_paths"]
 
@@ -370,7 +370,7 @@ def _with_body(result: Item | Refusal) -> Item | Refusal:
     record = result.article.record if isinstance(result, Item) else None
     if record is None:
         return result
-    names = json_body_keys()
+    names = JSON_BODY_KEYS
     if any(json_field_key(k) in names and _usable(v) for k, v in record.items()):
         return result
     fields = f"{', '.join(names[:-1])} or {names[-1]}"

@@ -11,16 +11,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from worker.pipeline.fields import BODY_KEYS as JSON_BODY_KEYS
+from worker.pipeline.fields import field_key as json_field_key
 from worker.pipeline.models import PayloadKind, RawArticle
 
 __all__ = [
+    "JSON_BODY_KEYS",
     "TASK_MALFORMED",
     "TASK_PROCESS_BATCH",
     "BatchMessage",
     "PayloadKind",
     "RawArticle",
     "broker_config",
-    "json_body_keys",
     "json_field_key",
 ]
 
@@ -35,22 +37,6 @@ TASK_MALFORMED = "newswire.dead_letter_malformed"
 # producer can refuse a record without a body before queueing it. Imported on
 # first use: the parse package loads every parser and the language model
 # (about 0.7 s), which a producer of text and HTML pages never needs.
-def json_body_keys() -> tuple[str, ...]:
-    """Names of a JSON record's body field, in the parser's order of
-    preference, as ``json_field_key`` normalises them."""
-    from worker.pipeline.parse.patterns import _BODY_KEYS
-
-    return _BODY_KEYS
-
-
-def json_field_key(key: str) -> str:
-    """A record's field name as the parser compares it with its aliases:
-    articleBody, article_body and Article-Body are equal."""
-    from worker.pipeline.parse.json import _field_key
-
-    return _field_key(key)
-
-
 class BatchMessage(BaseModel):
     """The body of one ``process_batch`` task.
 

@@ -16,6 +16,7 @@ import lxml.html  # type: ignore[import-untyped]
 from pydantic import JsonValue
 
 from worker.pipeline.errors import ParseError
+from worker.pipeline.fields import field_key
 from worker.pipeline.models import ParsedArticle
 from worker.pipeline.parse.article import _finish, _language, _split_authors, _unique
 from worker.pipeline.parse.patterns import (
@@ -25,7 +26,6 @@ from worker.pipeline.parse.patterns import (
     _DATE_KEYS,
     _HTML_MARKUP,
     _JUNK_TAGS,
-    _KEY_NOISE,
     _LANGUAGE_KEYS,
     _OUTLET_KEYS,
     _TITLE_KEYS,
@@ -43,11 +43,6 @@ MAX_METADATA_KEY_CHARS: Final = 100
 MAX_DROPPED_NAMES: Final = 20
 
 
-def _field_key(key: str) -> str:
-    """Normalised key: datePublished, date_published and Date-Published are equal."""
-    return _KEY_NOISE.sub("", key).casefold()
-
-
 def _type_name(value: JsonValue) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
     if value is None:
@@ -63,7 +58,7 @@ class _Record:
         self.used: set[str] = set()
         self._by_alias: dict[str, list[str]] = {}
         for key in record:
-            self._by_alias.setdefault(_field_key(key), []).append(key)
+            self._by_alias.setdefault(field_key(key), []).append(key)
 
     def pick(self, aliases: Sequence[str]) -> tuple[str, JsonValue] | None:
         """First present, non-null, non-blank field among ``aliases``."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from worker.pipeline.fields import BODY_KEYS
+
 # --------------------------------------------------------------------------
 # Title and outlet
 
@@ -245,9 +247,9 @@ _HEADINGS: Final = frozenset({"h2", "h3", "h4", "h5", "h6"})
 # --------------------------------------------------------------------------
 # json payloads
 
-# Field aliases in priority order, compared after _field_key().
+# Field aliases in priority order, compared after fields.field_key().
 _TITLE_KEYS: Final = ("title", "headline", "name")
-_BODY_KEYS: Final = ("body", "text", "content", "article", "articlebody", "description")
+_BODY_KEYS: Final = BODY_KEYS  # shared with the producer: worker/pipeline/fields.py
 _URL_KEYS: Final = ("url", "link", "canonicalurl", "canonical", "permalink")
 _DATE_KEYS: Final = (
     "published",
@@ -262,8 +264,6 @@ _OUTLET_KEYS: Final = ("source", "site", "outlet", "publisher", "sitename", "pub
 _AUTHOR_KEYS: Final = ("author", "authors", "byline", "creator")
 _LANGUAGE_KEYS: Final = ("language", "lang", "inlanguage", "locale")
 
-# What _field_key() drops from a key.
-_KEY_NOISE: Final = re.compile(r"[\W_]+")
 # HTML in a text field: the markup that gives it away, the tags that end a
 # line and the ones dropped with their content.
 _HTML_MARKUP: Final = re.compile(
