@@ -206,9 +206,9 @@ def _analyze_all(
 ) -> list[ProcessedArticle | Exception]:
     """The batch's articles analysed together; after a crash (a bug), one by
     one, so that only the article that causes it is dead-lettered. At the
-    soft time limit, the article being parsed is dead-lettered as
+    soft time limit, the article whose parse took longest is dead-lettered as
     ``time_limit`` and TimeLimitIsolated raised."""
-    limit = rt.settings.max_payload_bytes
+    max_bytes = rt.settings.max_payload_bytes
     raws = [raw for *_, raw in valid]
     starts: dict[int, float] = {}  # when each article's parse began
 
@@ -218,7 +218,9 @@ def _analyze_all(
     try:
         try:
             return list(
-                analyze_many(raws, rt.model, now=now, max_payload_bytes=limit, on_parse=on_parse)
+                analyze_many(
+                    raws, rt.model, now=now, max_payload_bytes=max_bytes, on_parse=on_parse
+                )
             )
         except (SoftTimeLimitExceeded, TransientError):
             raise
@@ -229,7 +231,7 @@ def _analyze_all(
         for i, raw in enumerate(raws):
             on_parse(i)
             try:
-                results.append(analyze(raw, rt.model, now=now, max_payload_bytes=limit))
+                results.append(analyze(raw, rt.model, now=now, max_payload_bytes=max_bytes))
                 on_parse(i + 1)
             except (SoftTimeLimitExceeded, TransientError):
                 raise
