@@ -92,11 +92,9 @@ def test_shipped_artifact_metadata() -> None:
     data = meta["data"]
     assert len(data["sha256"]) == 64
     assert {c["name"] for c in data["corpora"]} == {c.name for c in CORPORA}
+    # Its quality is scored on news it never saw (test_model_quality.py), not
+    # read from the figures it reports about itself.
     heldout = meta["heldout"]
-    assert heldout["accuracy"] > 0.85
-    assert heldout["macro_f1"] > 0.85
-    assert heldout["ece"] < 0.1
-    assert heldout["title_only"]["macro_f1"] > 0.8
     # "other" is the fallback for low confidence, with the threshold chosen on held-out data
     assert shipped.fallback == "other"
     assert 0.0 < shipped.threshold < 1.0
