@@ -67,6 +67,10 @@ def find_redis_server() -> str:
     )
 
 
+class PortTaken(RuntimeError):
+    """The port picked for a redis-server was taken before it could bind it."""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -173,6 +177,9 @@ class EmbeddedRedis:
         detached: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
+        # A port picked here may be taken by another process before the
+        # server binds it: start() then picks another (a port asked for is kept).
+        self._port_chosen = port is None
         self.port = port or free_port()
         self.appendonly = appendonly
         self.extra_args = tuple(extra_args)
@@ -184,6 +191,16 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
+        for attempt in range(5):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not self._port_chosen or attempt == 4:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             find_redis_server(),
@@ -219,6 +236,8 @@ class EmbeddedRedis:
         # Not a pipe: a detached server outlives the reader; and what it writes
         # before its log file is open (a bad argument, a port taken) is kept.
         err_path = self.data_dir / "redis.stderr"
+        log = self.data_dir / "redis.log"
+        log_start = log.stat().st_size if log.exists() else 0
         with err_path.open("wb") as err_file:
             self.process = subprocess.Popen(
                 args,
@@ -231,20 +250,27 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                err = err_path.read_text(errors="replace").strip()
-                log = self.data_dir / "redis.log"
-                tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+                err, tail = err_path.read_text(errors="replace").strip(), ""
+                with contextlib.suppress(OSError), log.open("rb") as f:
+                    f.seek(log_start)
+                    tail = f.read().decode(errors="replace")[-500:]
+                if "already in use" in err + tail:
+                    self.process = None
+                    raise PortTaken(f"port {self.port} is taken")
                 raise RuntimeError(f"redis-server exited at start: {err or tail}")
             try:
-                client.ping()
-                break
+                # The server that answers must be ours, not one that held the
+                # port first (ours then exits, seen by poll() above).
+                if int(client.info("server")["process_id"]) == self.process.pid:
+                    break
             except (redis.AuthenticationError, redis.ResponseError):
                 break  # it answers; it wants a password
             except redis.RedisError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"redis-server did not answer on port {self.port}") from None
-                time.sleep(0.05)
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not answer on port {self.port}")
+            time.sleep(0.05)
         client.close()
         (self.data_dir / URL_FILE).write_text(self.url + "\n")
         return self
