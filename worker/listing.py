@@ -15,14 +15,30 @@ import base64
 import binascii
 import math
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ArticleFilter", "InvalidCursor", "Order", "Page", "Position", "decode_cursor"]
+__all__ = [
+    "ArticleFilter",
+    "InvalidCursor",
+    "Order",
+    "Page",
+    "Position",
+    "decode_cursor",
+    "epoch_seconds",
+]
 
 Order = Literal["desc", "asc"]
 _ID = re.compile(r"[0-9a-f]{16}")
+
+
+def epoch_seconds(when: datetime | None) -> float | None:
+    """A time as index scores hold it; a time without a zone is UTC."""
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 class InvalidCursor(ValueError):
