@@ -187,10 +187,14 @@ def test_cursor_paging_over_1000_articles_being_stored_misses_and_repeats_nothin
     done = threading.Event()
 
     def write() -> list[str]:
+        # Big and small batches in turn: a worker process still analysing a
+        # big one stores it after the other process stored a small one
+        # analysed later.
         queued: list[str] = []
         try:
-            for chunk in range(TOTAL // 25):
-                queued += post(api, records(25, 1000 + chunk))
+            for pair in range(TOTAL // 50):
+                queued += post(api, records(45, 1000 + pair))
+                queued += post(api, records(5, 2000 + pair))
             settle(store, TOTAL)
         finally:
             done.set()
