@@ -62,6 +62,21 @@ def test_the_store_time_orders_the_index_whatever_the_worker_clock(store: Store)
     ]
 
 
+def test_a_server_clock_stepping_back_does_not_reorder_the_index(
+    store: Store, client: redis.Redis
+) -> None:
+    store.record_many([article(1)])
+    # As if Redis's clock went back 100 s after storing article 1.
+    ahead = client.zscore(store.keys.recent, "0000000000000001") + 100
+    client.zadd(store.keys.recent, {"0000000000000001": ahead})
+    client.set(store.keys.clock, f"{ahead * 1e6:.0f}")
+    store.record_many([article(2)])
+    assert [a["id"] for a in store.page(order="asc", limit=5).articles] == [
+        "0000000000000001",
+        "0000000000000002",
+    ]
+
+
 def _with(a: ProcessedArticle, **fields: object) -> ProcessedArticle:
     return a.model_copy(update=fields)
 
