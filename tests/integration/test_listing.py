@@ -187,8 +187,3 @@ def test_a_copy_of_an_expired_article_is_stored_as_new(store: Store, client: red
     [outcome] = store.record_many([article(2, body_hash="same")])
     assert (outcome.verdict, outcome.canonical_id) == ("unique", "0000000000000002")
     assert store.get("0000000000000002")["title"] == "Title 2"
-
-
-def test_dedup_window_may_not_outlast_the_retention(settings: Settings) -> None:
-    with pytest.raises(ValueError, match="must not exceed retention"):
-        Settings(**{**settings.model_dump(), "retention": 100, "dedup_window": 200})
