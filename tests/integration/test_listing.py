@@ -181,6 +181,23 @@ def test_indexes_drop_what_is_past_the_retention_on_the_next_write(
     assert client.zrange(k.story("0000000000000001"), 0, -1) == ["0000000000000002"]
 
 
+def test_the_write_that_trims_an_index_deletes_the_articles_it_drops(
+    short: Store, client: redis.Redis
+) -> None:
+    # Expired, but Redis's own expiry may not have reclaimed them yet.
+    short.record_many([article(1, body_hash="c1"), article(2, body_hash="c1")])
+    k = short.keys
+    old = time.time() - 61
+    client.zadd(k.story("0000000000000001"), {"0000000000000002": old})
+    short.record_many([article(4, body_hash="c1")])  # another copy
+    assert client.exists(k.article("0000000000000002")) == 0  # the light record
+    assert client.exists(k.article("0000000000000004")) == 1
+    client.zadd(k.recent, {"0000000000000001": old})
+    short.record_many([article(3)])
+    assert client.exists(k.article("0000000000000001")) == 0
+    assert client.exists(k.article("0000000000000003")) == 1
+
+
 def test_a_copy_of_an_expired_article_is_stored_as_new(store: Store, client: redis.Redis) -> None:
     store.record_many([article(1, body_hash="same")])
     client.delete(store.keys.article("0000000000000001"))  # as when it expires

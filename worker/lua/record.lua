@@ -50,9 +50,15 @@ local function store_time()
   return string.format('%d.%06d', s, frac), string.format('(%d.%06d', s - retention, frac)
 end
 -- Add a member to an index set scored by store time, drop what is past the
--- retention and keep the set no longer than its newest member.
-local function index(key, score, cutoff, member)
+-- retention and keep the set no longer than its newest member. With
+-- reclaim, the articles dropped are deleted too: they have just expired,
+-- and Redis's own expiry would leave some of them in memory for a while.
+local function index(key, score, cutoff, member, reclaim)
   redis.call('ZADD', key, score, member)
+  if reclaim then
+    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', cutoff, 'LIMIT', 0, 100)
+    for i = 1, #gone do redis.call('DEL', ARGV[8] .. gone[i]) end
+  end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
   redis.call('EXPIRE', key, retention)
 end
@@ -193,8 +199,8 @@ if not canon then
   redis.call('SET', KEYS[2], id, 'EX', ARGV[11])
   redis.call('SET', KEYS[3], ARGV[2], 'EX', retention)
   local score, cutoff = store_time()
-  index(KEYS[4], score, cutoff, id)
-  index(KEYS[5], score, cutoff, id)
+  index(KEYS[4], score, cutoff, id, true)
+  index(KEYS[5], score, cutoff, id, false)
   redis.call('HINCRBY', KEYS[7], 'stored', '1')
   redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], '1')
   if nbands > 0 then
@@ -248,7 +254,7 @@ else
       '","verdict":"' .. verdict .. '","similarity":' .. similarity .. '}'
     if redis.call('SET', ARGV[8] .. id, record, 'NX', 'EX', retention) then
       local score, cutoff = store_time()
-      index(ARGV[7] .. canon, score, cutoff, id)
+      index(ARGV[7] .. canon, score, cutoff, id, true)
     end
   end
   redis.call('HINCRBY', KEYS[7], 'duplicates', '1')
