@@ -93,7 +93,15 @@ class Settings(BaseSettings):
         default=100_000, ge=100, description="Dead-letter stream length (oldest trimmed)."
     )
     dedup_window: int = Field(
-        default=30 * 86400, ge=4, description="Seconds a story stays in the dedup indexes."
+        default=30 * 86400,
+        ge=4,
+        description="Seconds a story stays in the dedup indexes; at most the retention.",
+    )
+    retention: int = Field(
+        default=30 * 86400,
+        ge=4,
+        description="Seconds an article, its copies, its story and its place in the "
+        "topic and recent indexes are kept.",
     )
     near_threshold: float = Field(
         default=0.5, gt=0, le=1, description="Estimated Jaccard similarity for a near duplicate."
@@ -154,6 +162,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"visibility_timeout ({self.visibility_timeout}s) must exceed "
                 f"task_time_limit ({self.task_time_limit}s)"
+            )
+        # A copy found through the dedup index would point at an article that
+        # has expired.
+        if self.dedup_window > self.retention:
+            raise ValueError(
+                f"dedup_window ({self.dedup_window}s) must not exceed retention "
+                f"({self.retention}s): set NEWSWIRE_DEDUP_WINDOW to at most NEWSWIRE_RETENTION"
             )
         if self.retry_backoff_max >= self.task_time_limit / 2:
             raise ValueError(

@@ -11,10 +11,11 @@ import hmac
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any
 
 import redis
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 from config.settings import Settings, redact_url
 from producer.client import Publisher, PushReport
 from producer.loader import Item, Refusal, load_bytes
+from worker.listing import ArticleFilter, InvalidCursor, Order, Page, decode_cursor, epoch_seconds
 from worker.store import Store
 
 __all__ = ["KINDS", "RETRY_AFTER_SECONDS", "SOURCE", "make_api"]
@@ -206,6 +208,39 @@ def make_api(settings: Settings) -> FastAPI:
         if article is None:
             raise HTTPException(404, f"no article {article_id}")
         return article
+
+    @api.get(
+        "/v1/articles",
+        dependencies=v1,
+        response_model=Page,
+        responses={422: {"description": "A parameter out of range, or a cursor not ours"}},
+    )
+    def list_articles(
+        topic: str | None = None,
+        outlet: Annotated[str | None, Query(description="Exact, in any case")] = None,
+        language: Annotated[str | None, Query(description="e.g. en")] = None,
+        since: Annotated[datetime | None, Query(description="Stored at or after")] = None,
+        until: Annotated[datetime | None, Query(description="Stored at or before")] = None,
+        min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+        order: Order = "desc",
+        cursor: Annotated[str | None, Query(description="next_cursor of a page")] = None,
+    ) -> Page:
+        """Unique articles, newest first (or oldest first with order=asc), a
+        page at a time: pass a page's next_cursor to get the next one."""
+        try:
+            after = decode_cursor(cursor) if cursor is not None else None
+        except InvalidCursor as exc:
+            raise HTTPException(422, str(exc)) from None
+        return store.page(
+            topic=topic.strip().lower() if topic else None,
+            since=epoch_seconds(since),
+            until=epoch_seconds(until),
+            after=after,
+            order=order,
+            limit=limit,
+            where=ArticleFilter(outlet=outlet, language=language, min_confidence=min_confidence),
+        )
 
     @api.get("/v1/stats", dependencies=v1)
     def get_stats() -> dict[str, int]:

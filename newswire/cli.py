@@ -23,6 +23,7 @@ from newswire import views
 from newswire.views import plain
 
 if TYPE_CHECKING:
+    from worker.listing import Order
     from worker.store import Store
 
 # Piped output is not cut to 80 columns: ids and titles stay whole for grep.
@@ -336,20 +337,96 @@ def _topics(store: Store) -> list[str]:
     help="Only articles whose extraction confidence reaches this (the gate halves it "
     "for pages it stored in doubt).",
 )
+@click.option(
+    "--order",
+    type=click.Choice(["desc", "asc"]),
+    default="desc",
+    show_default=True,
+    help="desc: newest first; asc: oldest first.",
+)
+@click.option("--cursor", help="Continue where the page that printed it stopped.")
 @click.option("--json", "as_json", is_flag=True)
-def results(topic: str | None, limit: int, min_confidence: float | None, as_json: bool) -> None:
-    """Latest processed articles, newest first."""
+def results(
+    topic: str | None,
+    limit: int,
+    min_confidence: float | None,
+    order: Order,
+    cursor: str | None,
+    as_json: bool,
+) -> None:
+    """Latest processed articles, newest first, a page at a time."""
+    from worker.listing import ArticleFilter, InvalidCursor, decode_cursor
+
+    try:
+        after = decode_cursor(cursor) if cursor is not None else None
+    except InvalidCursor as exc:
+        click.echo(f"invalid --cursor: {exc}", err=True)
+        sys.exit(2)
     with _store() as store:
-        if topic is not None:
-            try:
-                topic = topic_name(topic, _topics(store))
-            except ValueError as exc:
-                raise click.BadParameter(str(exc), param_hint="'--topic'") from None
-        rows = store.results(topic=topic, limit=limit, min_confidence=min_confidence)
+        topic = _topic_option(store, topic)
+        page = store.page(
+            topic=topic,
+            after=after,
+            order=order,
+            limit=limit,
+            where=ArticleFilter(min_confidence=min_confidence),
+        )
     if as_json:
-        _print_json(rows)
-        return
-    views.render_results(out, rows)
+        _print_json(page.articles)
+    else:
+        views.render_results(out, page.articles)
+    # On stderr: --json output stays one JSON document.
+    if page.next_cursor is not None:
+        err.print(f"next page: --cursor {page.next_cursor}", highlight=False)
+
+
+def _topic_option(store: Store, topic: str | None) -> str | None:
+    if topic is None:
+        return None
+    try:
+        return topic_name(topic, _topics(store))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--topic'") from None
+
+
+class _When(click.ParamType[float]):
+    """A time: ISO 8601 (UTC when it names no zone) or epoch seconds."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from datetime import datetime
+
+        from pydantic import TypeAdapter
+
+        from worker.listing import epoch_seconds
+
+        if isinstance(value, float):
+            return value
+        try:
+            return epoch_seconds(TypeAdapter(datetime).validate_python(value.strip()))
+        except ValidationError:
+            self.fail(
+                f"{value!r} is not a time (2026-12-01, 2026-12-01T08:00:00Z, or epoch seconds)"
+            )
+
+
+@main.command()
+@click.option("--since", type=_When(), help="Stored at or after this time.")
+@click.option("--until", type=_When(), help="Stored at or before this time.")
+@click.option("--topic", help="Only this topic (as for results).")
+def export(since: float | None, until: float | None, topic: str | None) -> None:
+    """Every stored article, oldest first, as JSON lines (no cap)."""
+    with _store() as store:
+        topic = _topic_option(store, topic)
+        try:
+            for article in store.iter_articles(topic=topic, since=since, until=until):
+                sys.stdout.write(json.dumps(article, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped (| head): not an error. Python would report
+            # the flush of the closed pipe at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @main.command()

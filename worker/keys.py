@@ -26,6 +26,10 @@ class Keys:
     def recent(self) -> str:
         return f"{self.prefix}:recent"
 
+    @property
+    def clock(self) -> str:
+        return f"{self.prefix}:clock"
+
     def exact(self, body_hash: str) -> str:
         return f"{self.prefix}:dedup:exact:{body_hash}"
 

@@ -22,23 +22,24 @@ import redis
 
 from config.settings import Settings
 from worker.keys import Keys
+from worker.listing import ArticleFilter, Order, Page, Position, decode_cursor
 from worker.pipeline.errors import StoreUnavailable
 from worker.pipeline.models import ProcessedArticle
 
-__all__ = ["DeadLetter", "Outcome", "Store", "connect"]
+__all__ = ["SCAN_BUDGET", "DeadLetter", "Outcome", "Store", "connect"]
 
 _LUA = resources.files("worker") / "lua"
 # What one dead letter may hold: its message, and past the payload limit a
 # payload's head followed by this marker.
 _MESSAGE_MAX_CHARS = 2000
 TRUNCATED_MARK = "\n[... truncated by newswire: see payload_bytes and payload_sha256]"
+# Index entries one page may read beyond its limit while filtering on what
+# no index holds (outlet, language, confidence): a page costs at most this
+# many article reads more than it returns.
+SCAN_BUDGET = 1000
 # A copy's light record: these fields, written as the full record writes them;
 # record.lua appends duplicate_of, verdict and similarity.
 _LIGHT_FIELDS = {"id", "title", "outlet", "url", "source", "ingested_at"}
-# The articles of one batch share an ingestion time: each one's index score
-# gets this much more than the one before, so that the newest first lists
-# them in arrival order (a microsecond is a few ulps of today's timestamps).
-_ARRIVAL_STEP = 1e-6
 
 
 class _RecordKeys(NamedTuple):
@@ -51,6 +52,7 @@ class _RecordKeys(NamedTuple):
     topic: str
     events: str
     stats: str
+    clock: str
 
 
 class _RecordArgs(NamedTuple):
@@ -58,9 +60,9 @@ class _RecordArgs(NamedTuple):
 
     id: str
     article_json: str
-    ingested_ts: float
+    retention: int
     topic: str
-    replay_ttl: int
+    delivery_ttl: int
     events_maxlen: int
     story_prefix: str
     article_prefix: str
@@ -134,6 +136,7 @@ class Store:
         replay_ttl: int,
         events_maxlen: int,
         dedup_window: int = 30 * 86400,
+        retention: int = 30 * 86400,
         near_threshold: float = 0.5,
         dlq_maxlen: int = 100_000,
         dlq_payload_max_bytes: int = 2_000_000,
@@ -145,6 +148,7 @@ class Store:
         self.replay_ttl = replay_ttl
         self.events_maxlen = events_maxlen
         self.dedup_window = dedup_window
+        self.retention = retention
         self.near_threshold = near_threshold
         self.dlq_maxlen = dlq_maxlen
         self.dlq_payload_max_bytes = dlq_payload_max_bytes
@@ -161,6 +165,7 @@ class Store:
             replay_ttl=settings.replay_window,
             events_maxlen=settings.events_maxlen,
             dedup_window=settings.dedup_window,
+            retention=settings.retention,
             near_threshold=settings.near_threshold,
             dlq_maxlen=settings.dlq_maxlen,
             # A payload larger than this could never be processed anyway.
@@ -182,7 +187,9 @@ class Store:
         now = time.time()
         epoch = int(now // epoch_len)
         index_ttl_ms = max(1, int(((epoch + 5) * epoch_len - now) * 1000))
-        for position, a in enumerate(articles):
+        # A submission is remembered no longer than its article is kept.
+        delivery_ttl = min(self.replay_ttl, self.retention)
+        for a in articles:
             self._record(
                 keys=list(
                     _RecordKeys(
@@ -193,15 +200,16 @@ class Store:
                         topic=k.topic(a.topic),
                         events=k.events,
                         stats=k.stats,
+                        clock=k.clock,
                     )
                 ),
                 args=[
                     *_RecordArgs(
                         id=a.id,
                         article_json=a.model_dump_json(),
-                        ingested_ts=a.ingested_at.timestamp() + position * _ARRIVAL_STEP,
+                        retention=self.retention,
                         topic=a.topic,
-                        replay_ttl=self.replay_ttl,
+                        delivery_ttl=delivery_ttl,
                         events_maxlen=self.events_maxlen,
                         story_prefix=k.story(""),
                         article_prefix=k.article(""),
@@ -274,7 +282,13 @@ class Store:
                         stats=k.stats,
                     )
                 ),
-                args=[self.replay_ttl, self.events_maxlen, d.reason, self.dlq_maxlen, *fields],
+                args=[
+                    min(self.replay_ttl, self.retention),
+                    self.events_maxlen,
+                    d.reason,
+                    self.dlq_maxlen,
+                    *fields,
+                ],
                 client=pipe,
             )
         return [bool(r) for r in self._execute(pipe)]
@@ -366,6 +380,112 @@ class Store:
             start += page
         return found[:limit]
 
+    def page(
+        self,
+        *,
+        topic: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after: Position | None = None,
+        order: Order = "desc",
+        limit: int = 20,
+        where: ArticleFilter | None = None,
+    ) -> Page:
+        """Unique articles stored between ``since`` and ``until`` (epoch
+        seconds, inclusive), newest or oldest first, continuing after
+        ``after``. Reads at most ``limit`` + SCAN_BUDGET index entries, so a
+        page may hold fewer than ``limit`` articles and still not be the end."""
+        where = where or ArticleFilter()
+        index = self.keys.topic(topic) if topic else self.keys.recent
+        budget = limit + SCAN_BUDGET
+        found: list[dict[str, Any]] = []
+        position, scanned = after, 0
+        while True:
+            missing = limit - len(found)
+            want = min(missing if where.everything else max(missing, 100), 500, budget - scanned)
+            if want <= 0:
+                return Page(articles=found, next_cursor=_cursor(position), at_end=False)
+            rows, exhausted = self._after(index, since, until, position, order, want)
+            raws = self.redis.mget([self.keys.article(i) for i, _ in rows]) if rows else []
+            for (article_id, score), raw in zip(rows, raws, strict=True):
+                scanned += 1
+                position = Position(score=score, id=article_id)
+                # An entry whose article expired is trimmed on the next write.
+                article = orjson.loads(raw) if raw else None
+                if article is not None and where.matches(article):
+                    found.append(article)
+                    if len(found) == limit:
+                        return Page(articles=found, next_cursor=position.cursor(), at_end=False)
+            if exhausted:
+                # Oldest first, the end moves on as articles are stored: the
+                # cursor is where to look again.
+                cursor = _cursor(position) if order == "asc" else None
+                return Page(articles=found, next_cursor=cursor, at_end=True)
+
+    def _after(
+        self,
+        index: str,
+        since: float | None,
+        until: float | None,
+        position: Position | None,
+        order: Order,
+        n: int,
+    ) -> tuple[list[tuple[str, float]], bool]:
+        """Up to ``n`` entries of ``index`` in ``order`` past ``position``,
+        and whether the index has no more. Bounds are scores, so an entry
+        stored meanwhile neither shifts nor repeats what comes next."""
+        low: float | str = "-inf" if since is None else since
+        high: float | str = "+inf" if until is None else until
+        if position is not None:  # inclusive: ties at the score are skipped below
+            if order == "desc":
+                high = position.score if until is None else min(until, position.score)
+            else:
+                low = position.score if since is None else max(since, position.score)
+        num = n if position is None else n + 1  # the position itself comes back
+        while True:
+            if order == "desc":
+                rows = self.redis.zrange(
+                    index, high, low, desc=True, byscore=True, offset=0, num=num, withscores=True
+                )
+            else:
+                rows = self.redis.zrange(
+                    index, low, high, byscore=True, offset=0, num=num, withscores=True
+                )
+            fresh = [
+                (i, float(s))
+                for i, s in rows
+                if position is None or not position.seen(float(s), i, order)
+            ]
+            if len(fresh) >= n or len(rows) < num:
+                return fresh[:n], len(rows) < num and len(fresh) <= n
+            num += n  # entries sharing the position's score: read past them
+
+    def iter_articles(
+        self,
+        *,
+        topic: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        page_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Every unique article stored between ``since`` and ``until``,
+        oldest first, a page at a time; what is stored after the call began
+        is left out, so the iteration ends."""
+        index = self.keys.topic(topic) if topic else self.keys.recent
+        newest = self.redis.zrange(index, 0, 0, desc=True, withscores=True)
+        if not newest:
+            return
+        end = float(newest[0][1]) if until is None else min(until, float(newest[0][1]))
+        after: Position | None = None
+        while True:
+            page = self.page(
+                topic=topic, since=since, until=end, after=after, order="asc", limit=page_size
+            )
+            yield from page.articles
+            if page.at_end or page.next_cursor is None:
+                return
+            after = decode_cursor(page.next_cursor)
+
     def story(self, article_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The canonical article of ``article_id``'s story and its copies."""
         article = self.get(article_id)
@@ -435,3 +555,7 @@ class Store:
                 return True
             time.sleep(0.05)
         return False
+
+
+def _cursor(position: Position | None) -> str | None:
+    return position.cursor() if position is not None else None

@@ -72,6 +72,22 @@ def test_the_defaults_fit_together() -> None:
     s = settings()
     assert s.visibility_timeout > s.task_time_limit
     assert s.retry_backoff_max < s.task_time_limit / 2
+    assert s.dedup_window <= s.retention
+
+
+def test_a_dedup_window_longer_than_the_retention_is_refused() -> None:
+    # A copy would be matched to an original that has expired.
+    with pytest.raises(
+        ValidationError, match=r"dedup_window \(101s\) must not exceed retention \(100s\)"
+    ):
+        settings(retention=100, dedup_window=101)
+    assert settings(retention=100, dedup_window=100).dedup_window == 100
+
+
+def test_a_retention_under_four_seconds_is_refused() -> None:
+    with pytest.raises(ValidationError, match=rf"retention\n  Input should be {GE} 4"):
+        settings(retention=3, dedup_window=4)
+    assert settings(retention=4, dedup_window=4).retention == 4
 
 
 # -- field bounds -------------------------------------------------------------

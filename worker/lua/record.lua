@@ -1,6 +1,7 @@
 -- Store one processed article, atomically and idempotently.
--- KEYS: delivery, exact, article, recent, topic, events, stats
--- ARGV: 1 id, 2 article json, 3 ts, 4 topic, 5 replay ttl, 6 events maxlen,
+-- KEYS: delivery, exact, article, recent, topic, events, stats, clock
+-- ARGV: 1 id, 2 article json, 3 retention (s), 4 topic, 5 delivery ttl (s),
+--       6 events maxlen,
 --       7 story key prefix, 8 article key prefix, 9 duplicate record json
 --       (an object: duplicate_of, verdict and similarity are appended to it),
 --       10 title, 11 dedup window (s), 12 lsh key prefix, 13 sketch key prefix,
@@ -23,13 +24,51 @@
 -- d's sketch and 8-byte id sit in hash {sketch}{e}:{d >> 4} field d. Keys
 -- expire with their epoch; a bucket or sketch hash has a field '_' from its
 -- first write on, so the script can tell when a write created it.
+-- Retention: the article, a copy's light record and a story expire after
+-- ARGV[3] seconds; the recent, topic and story sets lose members older than
+-- that on each write, and expire whole after that long without one.
+-- Index scores are the store time, from Redis's clock, in seconds with
+-- microseconds: {clock} keeps the last one given, and each article gets at
+-- least a microsecond more, so what is stored later always scores higher
+-- (whichever worker stores it, whatever its clock or a step of the server's)
+-- and a reader paging oldest first never has an article land behind it.
 local prev = redis.call('GET', KEYS[1])
 if prev then
   local v, c, sim = string.match(prev, '^([^:]*):([^:]*):?(.*)$')
   return {'replay', v, c, sim ~= '' and sim or '1'}
 end
 local id = ARGV[1]
+local retention = tonumber(ARGV[3])
+local function store_time()
+  local now = redis.call('TIME')
+  local us = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('GET', KEYS[8]) or '0')
+  if us <= last then us = last + 1 end
+  redis.call('SET', KEYS[8], string.format('%.0f', us))
+  local s = math.floor(us / 1000000)
+  local frac = us - s * 1000000
+  return string.format('%d.%06d', s, frac), string.format('(%d.%06d', s - retention, frac)
+end
+-- Add a member to an index set scored by store time, drop what is past the
+-- retention and keep the set no longer than its newest member. With
+-- reclaim, the articles dropped are deleted too: they have just expired,
+-- and Redis's own expiry would leave some of them in memory for a while.
+local function index(key, score, cutoff, member, reclaim)
+  redis.call('ZADD', key, score, member)
+  if reclaim then
+    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', cutoff, 'LIMIT', 0, 100)
+    for i = 1, #gone do redis.call('DEL', ARGV[8] .. gone[i]) end
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
+  redis.call('EXPIRE', key, retention)
+end
+-- An exact or near copy is of an article still kept: the dedup indexes may
+-- outlive it (near-duplicate epochs by up to a quarter window).
+local function kept(article_id)
+  return redis.call('EXISTS', ARGV[8] .. article_id) == 1
+end
 local canon = redis.call('GET', KEYS[2])
+if canon and not kept(canon) then canon = false end
 if not canon and redis.call('EXISTS', KEYS[3]) == 1 then
   canon = id
 end
@@ -136,11 +175,14 @@ if not canon and nbands > 0 then
                   end
                   local sim = (same / slen - 1 / 256) / (1 - 1 / 256)
                   if sim >= best then
-                    best = sim
-                    canon = string.format(string.rep('%02x', 8),
+                    local found = string.format(string.rep('%02x', 8),
                       string.byte(other, slen + 1, slen + 8))
-                    similarity = string.format('%.3f', sim)
-                    verdict = 'near_duplicate'
+                    if kept(found) then
+                      best = sim
+                      canon = found
+                      similarity = string.format('%.3f', sim)
+                      verdict = 'near_duplicate'
+                    end
                   end
                 end
               end
@@ -155,9 +197,10 @@ if not canon then
   verdict = 'unique'
   canon = id
   redis.call('SET', KEYS[2], id, 'EX', ARGV[11])
-  redis.call('SET', KEYS[3], ARGV[2])
-  redis.call('ZADD', KEYS[4], ARGV[3], id)
-  redis.call('ZADD', KEYS[5], ARGV[3], id)
+  redis.call('SET', KEYS[3], ARGV[2], 'EX', retention)
+  local score, cutoff = store_time()
+  index(KEYS[4], score, cutoff, id, true)
+  index(KEYS[5], score, cutoff, id, false)
   redis.call('HINCRBY', KEYS[7], 'stored', '1')
   redis.call('HINCRBY', KEYS[7], 'topic:' .. ARGV[4], '1')
   if nbands > 0 then
@@ -209,8 +252,10 @@ else
     -- the record stays byte for byte as the worker wrote it.
     local record = string.sub(ARGV[9], 1, -2) .. ',"duplicate_of":"' .. canon ..
       '","verdict":"' .. verdict .. '","similarity":' .. similarity .. '}'
-    redis.call('SET', ARGV[8] .. id, record, 'NX')
-    redis.call('ZADD', ARGV[7] .. canon, 'NX', ARGV[3], id)
+    if redis.call('SET', ARGV[8] .. id, record, 'NX', 'EX', retention) then
+      local score, cutoff = store_time()
+      index(ARGV[7] .. canon, score, cutoff, id, true)
+    end
   end
   redis.call('HINCRBY', KEYS[7], 'duplicates', '1')
   if verdict == 'near_duplicate' then
