@@ -4,7 +4,9 @@ a real worker and a real Redis."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +14,11 @@ import httpx
 import pytest
 import redis
 
+from config.settings import Settings
 from tests.conftest import QUEUE, WorkerProcess, run_cli
 from tests.e2e.test_api import AUTH, EXAMPLES, TOKEN, post, record, serving
-from worker.store import Store
+from worker.contract import RawArticle
+from worker.store import DeadLetter, Store
 
 pytestmark = pytest.mark.e2e
 
@@ -116,3 +120,211 @@ def test_metrics_equal_the_stats_from_every_api_process(
     )
     buckets = [v for k, v in m.items() if k.startswith("newswire_extraction_confidence_bucket")]
     assert buckets == sorted(buckets) and buckets[-1] == m["newswire_extraction_confidence_count"]
+
+
+def sse_messages(response: httpx.Response) -> Iterator[dict[str, str]]:
+    """The SSE messages of a streamed response: field -> value (a comment
+    under ``":"``), one dict per blank-line-terminated message."""
+    message: dict[str, str] = {}
+    for line in response.iter_lines():
+        if not line:
+            if message:
+                yield message
+            message = {}
+            continue
+        name, _, value = line.partition(":")
+        message[name] = value.removeprefix(" ")
+
+
+def next_events(messages: Iterator[dict[str, str]], n: int) -> list[dict[str, str]]:
+    """The next ``n`` events (keep-alive comments skipped)."""
+    found: list[dict[str, str]] = []
+    while len(found) < n:
+        message = next(messages)
+        if "data" in message:
+            found.append(message)
+    return found
+
+
+def events_stream(base: str, **headers: str) -> contextlib.AbstractContextManager[httpx.Response]:
+    return httpx.stream(
+        "GET", f"{base}/v1/events", headers={**AUTH, **headers}, timeout=httpx.Timeout(10)
+    )
+
+
+def test_events_arrive_as_sse_and_resume_after_last_event_id(
+    api: str, store: Store, client: redis.Redis
+) -> None:
+    pages = [PAGE, GOOD, NEAR]
+    with events_stream(api) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        messages = sse_messages(response)
+        assert next(messages) == {"retry": "2000"}
+        assert next(messages) == {"": "keep-alive"}  # nothing happened yet
+        queued = [
+            post(api, page.encode(), "text/plain").json()["queued"][0]["id"] for page in pages[:2]
+        ]
+        first, second = next_events(messages, 2)
+    assert [json.loads(e["data"])["id"] for e in (first, second)] == queued
+    for event in (first, second):
+        data = json.loads(event["data"])
+        assert data["entry"] == event["id"] and data["kind"] == "unique" and data["topic"]
+    entries = [entry for entry, _ in client.xrange(store.keys.events)]
+    assert [first["id"], second["id"]] == entries  # the ids are the stream's
+
+    # Disconnected: the third is pushed meanwhile; resuming after the first
+    # gets exactly the second and the third, then what comes next.
+    post(api, pages[2].encode(), "text/plain")
+    assert store.wait_for(3)
+    with events_stream(api, **{"Last-Event-ID": first["id"]}) as response:
+        messages = sse_messages(response)
+        resumed = next_events(messages, 2)
+        assert [e["id"] for e in resumed] == [
+            entry for entry, _ in client.xrange(store.keys.events)
+        ][1:]
+        assert json.loads(resumed[1]["data"])["kind"] == "near_duplicate"
+        post(api, b"{nope", "application/json")  # refused: no event
+        client.lpush(QUEUE, "not a message")
+        [live] = next_events(messages, 1)
+    assert json.loads(live["data"])["kind"] == "dead_letter"
+
+    with events_stream(api) as response:  # without Last-Event-ID: from now on
+        messages = sse_messages(response)
+        next(messages)
+        assert next(messages) == {"": "keep-alive"}
+    with httpx.stream(
+        "GET", f"{api}/v1/events", params={"from_start": "true"}, headers=AUTH, timeout=10
+    ) as response:
+        every = next_events(sse_messages(response), 4)
+    assert [e["id"] for e in every] == [entry for entry, _ in client.xrange(store.keys.events)]
+    bad = httpx.get(f"{api}/v1/events", headers={**AUTH, "Last-Event-ID": "yesterday"}, timeout=10)
+    assert bad.status_code == 422 and "Last-Event-ID" in bad.json()["detail"]
+
+
+def _blocked_stream_reads(client: redis.Redis) -> int:
+    return sum(1 for c in client.client_list() if c["cmd"] == "xread" and "b" in c["flags"])
+
+
+def test_a_stream_stops_reading_when_its_client_goes(
+    redis_url: str, client: redis.Redis, tmp_path: Path
+) -> None:
+    # Keep-alives a minute apart: only the disconnect can end the read.
+    with serving(redis_url, tmp_path / "serve.log", NEWSWIRE_SSE_KEEPALIVE="60") as base:
+        with events_stream(base) as response:
+            # Held: a dropped generator would close the response, disconnecting.
+            messages = sse_messages(response)
+            assert next(messages) == {"retry": "2000"}
+            deadline = time.monotonic() + 20
+            while _blocked_stream_reads(client) != 1:
+                assert time.monotonic() < deadline, "the stream never blocked on XREAD"
+                time.sleep(0.05)
+            assert response.is_closed is False
+        deadline = time.monotonic() + 20
+        while _blocked_stream_reads(client):
+            assert time.monotonic() < deadline, "the stream still reads with nobody listening"
+            time.sleep(0.05)
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+
+
+def test_stories_and_dead_letters_replay_idempotently_and_purge(
+    api: str, settings: Settings, store: Store, client: redis.Redis
+) -> None:
+    original = post(api, PAGE.encode(), "text/plain").json()["queued"][0]["id"]
+    copy = post(api, NEAR.encode(), "text/plain").json()["queued"][0]["id"]
+    assert store.wait_for(2)
+    for asked in (original, copy):  # either one names the story
+        story = get(api, f"/v1/stories/{asked}").json()
+        assert story["canonical"]["id"] == original
+        assert [c["id"] for c in story["copies"]] == [copy]
+    missing = get(api, "/v1/stories/0000000000000000")
+    assert missing.status_code == 404 and missing.json()["detail"]
+
+    # A payload dead-lettered by a bug since fixed, and one that is no article.
+    fixed = RawArticle(kind="text", text=GOOD, source="fixed.txt")
+    store.dead_letter_many([DeadLetter(delivery_key="old-submission", reason="internal_error",
+                                       message="KeyError: 'x'", payload=fixed.model_dump_json(),
+                                       source="fixed.txt")])  # fmt: skip
+    post(api, b"Only A Headline - Somewhere", "text/plain")
+    assert store.wait_for(4)
+    listed = get(api, "/v1/dlq").json()
+    by_reason = {e["reason"]: e["entry"] for e in listed}
+    assert set(by_reason) == {"internal_error", "not_an_article"}
+    assert [e["entry"] for e in get(api, "/v1/dlq", reason="internal_error").json()] == [
+        by_reason["internal_error"]
+    ]
+    assert len(get(api, "/v1/dlq", limit=1).json()) == 1
+    entry = by_reason["internal_error"]
+    shown = get(api, f"/v1/dlq/{entry}").json()
+    assert shown["entry"] == entry and json.loads(shown["payload"])["text"] == GOOD
+
+    replayed = httpx.post(f"{api}/v1/dlq/{entry}/replay", headers=AUTH, timeout=10)
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json() == {
+        "replayed": [{"entry": entry, "id": fixed.article_id}],
+        "skipped": [],
+    }
+    assert stored_article(store, fixed.article_id)["outlet"] == "Island Herald"
+    again = httpx.post(f"{api}/v1/dlq/{entry}/replay", headers=AUTH, timeout=10)
+    assert again.status_code == 404 and "replayed or purged" in again.json()["detail"]
+    bulk = httpx.post(f"{api}/v1/dlq/replay", json={"entries": [entry]}, headers=AUTH, timeout=10)
+    assert bulk.json() == {
+        "replayed": [],
+        "skipped": [{"entry": entry, "reason": "no such entry (already replayed or purged?)"}],
+    }
+    assert get(api, f"/v1/dlq/{entry}").status_code == 404
+    assert store.stats()["stored"] == 2  # the replay stored it once
+
+    for selection in ({}, {"all": True, "reason": "x"}, {"entries": ["yesterday"]}, {"all": 1.5}):
+        refused = httpx.post(f"{api}/v1/dlq/purge", json=selection, headers=AUTH, timeout=10)
+        assert refused.status_code == 422, selection
+    assert len(get(api, "/v1/dlq").json()) == 1
+    purged = httpx.post(
+        f"{api}/v1/dlq/purge", json={"reason": "not_an_article"}, headers=AUTH, timeout=10
+    )
+    assert purged.json() == {"purged": 1, "missing": 0}
+    assert get(api, "/v1/dlq").json() == []
+    named = httpx.post(
+        f"{api}/v1/dlq/purge",
+        json={"entries": [by_reason["not_an_article"]]},
+        headers=AUTH,
+        timeout=10,
+    )
+    assert named.json() == {"purged": 0, "missing": 1}
+    client.lpush(QUEUE, "not a message")
+    assert store.wait_for(6)
+    [(last, _)] = store.dlq()
+    assert httpx.delete(f"{api}/v1/dlq/{last}", headers=AUTH, timeout=10).status_code == 204
+    assert httpx.delete(f"{api}/v1/dlq/{last}", headers=AUTH, timeout=10).status_code == 404
+    assert store.dlq() == []
+
+
+def stored_article(store: Store, article_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + 30
+    while (article := store.get(article_id)) is None:
+        assert time.monotonic() < deadline, f"{article_id} was never stored"
+        time.sleep(0.05)
+    return article
+
+
+NEW_ROUTES = [
+    ("GET", "/v1/stories/0123456789abcdef"),
+    ("GET", "/v1/dlq"),
+    ("GET", "/v1/dlq/1-0"),
+    ("POST", "/v1/dlq/1-0/replay"),
+    ("POST", "/v1/dlq/replay"),
+    ("POST", "/v1/dlq/purge"),
+    ("DELETE", "/v1/dlq/1-0"),
+    ("GET", "/v1/events"),
+    ("GET", "/metrics"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), NEW_ROUTES)
+def test_each_new_route_needs_the_token(api: str, method: str, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        response = httpx.request(
+            method, f"{api}{path}", headers=headers, json={"all": True}, timeout=10
+        )
+        assert response.status_code == 401, (headers, response.text)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
