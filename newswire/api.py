@@ -20,7 +20,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kombu.exceptions import OperationalError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from config.settings import Settings, redact_url
 from newswire import metrics, sse
@@ -122,6 +129,30 @@ def _unavailable(reason: str) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+# A dead-letter selection's body: 100,000 entry ids fit.
+SELECTION_MAX_BYTES = 4 * 1024 * 1024
+
+
+async def _selection(request: Request) -> DlqSelection:
+    """The body as a ``DlqSelection``; any body that is not one (not JSON,
+    not UTF-8, whatever its Content-Type says) is a 422 with the reason."""
+    body = await _body(request, SELECTION_MAX_BYTES, "a dead-letter selection")
+    try:
+        return DlqSelection.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise HTTPException(422, f"{where + ': ' if where else ''}{first['msg']}") from None
+
+
+_SELECTION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": DlqSelection.model_json_schema()}},
+    }
+}
 
 
 def _no_dead_letter(entry: str) -> str:
@@ -315,8 +346,10 @@ def make_api(settings: Settings) -> FastAPI:
         # Oldest first, as `newswire dlq replay --reason/--all` goes.
         return [e for e, _ in reversed(store.dlq(limit=None, reason=selection.reason))]
 
-    @api.post("/v1/dlq/replay", dependencies=v1)
-    def replay_dead_letters(selection: DlqSelection) -> ReplayAnswer:
+    @api.post("/v1/dlq/replay", dependencies=v1, openapi_extra=_SELECTION_BODY)
+    def replay_dead_letters(
+        selection: Annotated[DlqSelection, Depends(_selection)],
+    ) -> ReplayAnswer:
         """Queue dead letters again (after a fix), as `newswire dlq replay`:
         idempotent, each entry removed once queued; the absent are skipped."""
         return replay(selected(selection))
@@ -338,8 +371,8 @@ def make_api(settings: Settings) -> FastAPI:
             raise HTTPException(status, f"dead letter {entry}: {why}")
         return answer
 
-    @api.post("/v1/dlq/purge", dependencies=v1)
-    def purge_dead_letters(selection: DlqSelection) -> Purged:
+    @api.post("/v1/dlq/purge", dependencies=v1, openapi_extra=_SELECTION_BODY)
+    def purge_dead_letters(selection: Annotated[DlqSelection, Depends(_selection)]) -> Purged:
         """Delete dead letters for good, as `newswire dlq purge`; ``missing``
         counts the named entries that were not there."""
         entries = selected(selection)
