@@ -137,9 +137,11 @@ def sse_messages(response: httpx.Response) -> Iterator[dict[str, str]]:
 
 
 def next_events(messages: Iterator[dict[str, str]], n: int) -> list[dict[str, str]]:
-    """The next ``n`` events (keep-alive comments skipped)."""
+    """The next ``n`` events (keep-alive comments skipped), within 30 s."""
     found: list[dict[str, str]] = []
+    deadline = time.monotonic() + 30
     while len(found) < n:
+        assert time.monotonic() < deadline, f"{len(found)} of {n} events came: {found}"
         message = next(messages)
         if "data" in message:
             found.append(message)
