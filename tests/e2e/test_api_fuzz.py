@@ -27,7 +27,7 @@ from tests.e2e.test_api import EXAMPLES, TOKEN, serving
 from tests.e2e.test_fuzz_path import json_values
 from worker.store import Store
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.hostile]
 
 LIMIT = 16 * 1024  # the server's NEWSWIRE_MAX_PAYLOAD_BYTES
 PAGES = [p.read_text() for p in sorted(EXAMPLES.glob("*.txt"))]
