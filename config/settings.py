@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token every /v1 route of `newswire serve` requires, when set.",
     )
+    sse_keepalive: float = Field(
+        default=15.0,
+        ge=0.1,
+        le=300.0,
+        description="Seconds without an event after which `GET /v1/events` sends a "
+        "keep-alive comment (proxies keep the stream open; a gone client is noticed).",
+    )
 
     model_path: Path | None = Field(default=None, description="Classifier artifact.")
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -15,14 +15,25 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import redis
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+import redis.asyncio
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kombu.exceptions import OperationalError
-from pydantic import BaseModel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from config.settings import Settings, redact_url
+from newswire import metrics, sse
+from newswire.dlq import check_entries, is_entry_id
+from newswire.dlq import replay as replay_entries
 from producer.client import Publisher, PushReport
 from producer.loader import Item, Refusal, load_bytes
 from worker.listing import ArticleFilter, InvalidCursor, Order, Page, decode_cursor, epoch_seconds
@@ -64,6 +75,46 @@ class Accepted(BaseModel):
     batches: list[str]
 
 
+class DlqSelection(BaseModel):
+    """Which dead letters: the entries named, every one with a reason, or all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entries: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=100_000
+    )
+    reason: str | None = Field(default=None, min_length=1, max_length=200)
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DlqSelection:
+        if (self.entries is not None) + (self.reason is not None) + self.all != 1:
+            raise ValueError('name "entries", or give a "reason", or "all": true')
+        return self
+
+
+class Replayed(BaseModel):
+    entry: str
+    id: str
+
+
+class Skipped(BaseModel):
+    entry: str
+    reason: str
+
+
+class ReplayAnswer(BaseModel):
+    """Each entry queued again (with its article id), each one skipped (why)."""
+
+    replayed: list[Replayed]
+    skipped: list[Skipped]
+
+
+class Purged(BaseModel):
+    purged: int
+    missing: int
+
+
 class NothingQueued(BaseModel):
     """422: nothing in the body could be queued."""
 
@@ -80,6 +131,34 @@ def _unavailable(reason: str) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+# A dead-letter selection's body: 100,000 entry ids fit.
+SELECTION_MAX_BYTES = 4 * 1024 * 1024
+
+
+async def _selection(request: Request) -> DlqSelection:
+    """The body as a ``DlqSelection``; any body that is not one (not JSON,
+    not UTF-8, whatever its Content-Type says) is a 422 with the reason."""
+    body = await _body(request, SELECTION_MAX_BYTES, "a dead-letter selection")
+    try:
+        return DlqSelection.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise HTTPException(422, f"{where + ': ' if where else ''}{first['msg']}") from None
+
+
+_SELECTION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": DlqSelection.model_json_schema()}},
+    }
+}
+
+
+def _no_dead_letter(entry: str) -> str:
+    return f"no dead letter {entry!r} (replayed or purged already?); see GET /v1/dlq"
 
 
 def _media_type(request: Request) -> str:
@@ -110,12 +189,22 @@ def make_api(settings: Settings) -> FastAPI:
     publisher = Publisher(settings)
     # One Celery producer shared by the request threads: one send at a time.
     publishing = threading.Lock()
+    keepalive_ms = max(1, int(settings.sse_keepalive * 1000))
+    # The event streams' own client: a blocking XREAD each, awaited, so that
+    # waiting for events holds neither a thread nor the event loop.
+    events_client: Any = redis.asyncio.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=5,
+        socket_timeout=settings.sse_keepalive + 10,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         publisher.close()
         store.redis.close()
+        await events_client.aclose()
 
     api = FastAPI(
         title="newswire",
@@ -248,6 +337,138 @@ def make_api(settings: Settings) -> FastAPI:
         counters = store.stats()
         counters["queued_batches"] = int(store.redis.llen(settings.queue))
         return counters
+
+    @api.get("/v1/stories/{article_id}", dependencies=v1)
+    def get_story(article_id: str) -> dict[str, Any]:
+        """An article's story: its canonical article and the copies, as
+        `newswire story --json` prints it."""
+        canonical, copies = store.story(article_id)
+        if canonical is None:
+            raise HTTPException(404, f"no article {article_id}")
+        return {"canonical": canonical, "copies": copies}
+
+    @api.get("/v1/dlq", dependencies=v1)
+    def list_dead_letters(
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 20,
+        reason: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> list[dict[str, str]]:
+        """Dead letters, newest first, as `newswire dlq list --json` prints them."""
+        return [{"entry": e, **fields} for e, fields in store.dlq(limit=limit, reason=reason)]
+
+    @api.get("/v1/dlq/{entry}", dependencies=v1)
+    def get_dead_letter(entry: str) -> dict[str, str]:
+        """One dead letter with its raw payload, as `newswire dlq show --json`."""
+        fields = store.dlq_entry(entry) if is_entry_id(entry) else None
+        if fields is None:
+            raise HTTPException(404, _no_dead_letter(entry))
+        return {"entry": entry, **fields}
+
+    def replay(entries: list[str]) -> ReplayAnswer:
+        with publishing:
+            report = replay_entries(store, publisher, entries)
+        return ReplayAnswer(
+            replayed=[Replayed(entry=e, id=i) for e, i in report.replayed],
+            skipped=[Skipped(entry=e, reason=why) for e, why in report.skipped],
+        )
+
+    def selected(selection: DlqSelection) -> list[str]:
+        if selection.entries is not None:
+            try:
+                check_entries(selection.entries)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from None
+            return list(dict.fromkeys(selection.entries))
+        # Oldest first, as `newswire dlq replay --reason/--all` goes.
+        return [e for e, _ in reversed(store.dlq(limit=None, reason=selection.reason))]
+
+    @api.post("/v1/dlq/replay", dependencies=v1, openapi_extra=_SELECTION_BODY)
+    def replay_dead_letters(
+        selection: Annotated[DlqSelection, Depends(_selection)],
+    ) -> ReplayAnswer:
+        """Queue dead letters again (after a fix), as `newswire dlq replay`:
+        idempotent, each entry removed once queued; the absent are skipped."""
+        return replay(selected(selection))
+
+    @api.post(
+        "/v1/dlq/{entry}/replay",
+        dependencies=v1,
+        responses={404: {"description": "No such entry (replayed or purged already?)"}},
+    )
+    def replay_dead_letter(entry: str) -> ReplayAnswer:
+        """Queue one dead letter again; 404 once it was replayed or purged,
+        422 when its payload cannot be replayed (kept truncated, a whole message)."""
+        if not is_entry_id(entry) or store.dlq_entry(entry) is None:
+            raise HTTPException(404, _no_dead_letter(entry))
+        answer = replay([entry])
+        if not answer.replayed:
+            why = answer.skipped[0].reason if answer.skipped else "not replayed"
+            status = 404 if why.startswith("no such entry") else 422
+            raise HTTPException(status, f"dead letter {entry}: {why}")
+        return answer
+
+    @api.post("/v1/dlq/purge", dependencies=v1, openapi_extra=_SELECTION_BODY)
+    def purge_dead_letters(selection: Annotated[DlqSelection, Depends(_selection)]) -> Purged:
+        """Delete dead letters for good, as `newswire dlq purge`; ``missing``
+        counts the named entries that were not there."""
+        entries = selected(selection)
+        removed = store.dlq_delete(entries)
+        named = len(entries) if selection.entries is not None else removed
+        return Purged(purged=removed, missing=named - removed)
+
+    @api.delete("/v1/dlq/{entry}", status_code=204, dependencies=v1)
+    def delete_dead_letter(entry: str) -> Response:
+        """Delete one dead letter for good; 404 when it is not there."""
+        if not is_entry_id(entry) or store.dlq_delete([entry]) == 0:
+            raise HTTPException(404, _no_dead_letter(entry))
+        return Response(status_code=204)
+
+    @api.get(
+        "/v1/events",
+        dependencies=v1,
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def events(
+        last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+        from_start: bool = False,
+    ) -> StreamingResponse:
+        """The events stream (`newswire watch`) as Server-Sent Events: an
+        event's ``id`` is its stream entry; reconnecting with ``Last-Event-ID``
+        resumes right after it; ``from_start=true`` replays the whole stream."""
+        if last_event_id is not None and not is_entry_id(last_event_id.strip()):
+            raise HTTPException(422, f"Last-Event-ID {last_event_id!r} is not an event id")
+        after = last_event_id.strip() if last_event_id else ("0-0" if from_start else None)
+        start = await sse.start_id(events_client, store.keys.events, after)
+        body = sse.stream_events(events_client, store.keys.events, start, keepalive_ms=keepalive_ms)
+        return StreamingResponse(
+            body,
+            media_type="text/event-stream",
+            # No caching; nginx and its kind would otherwise buffer the stream.
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @api.get(
+        "/metrics",
+        dependencies=v1,
+        response_class=PlainTextResponse,
+        responses={200: {"content": {metrics.CONTENT_TYPE: {}}}},
+    )
+    def get_metrics() -> PlainTextResponse:
+        """Counters, gauges and histograms in Prometheus' text format, read
+        from Redis: the same from every API process (docs/api.md, "Metrics")."""
+        pipe = store.redis.pipeline(transaction=True)
+        pipe.hgetall(store.keys.stats)
+        pipe.hgetall(store.keys.histograms)
+        pipe.llen(settings.queue)
+        pipe.xlen(store.keys.dlq)
+        stats, histograms, queued, kept = pipe.execute()
+        snap = metrics.snapshot(
+            {k: int(v) for k, v in stats.items()},
+            {k: float(v) for k, v in histograms.items()},
+            queued_messages=int(queued),
+            dead_letters_kept=int(kept),
+        )
+        return PlainTextResponse(metrics.render(snap), media_type=metrics.CONTENT_TYPE)
 
     @api.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -21,13 +21,13 @@ from producer.client import Publisher
 from worker.contract import RawArticle
 from worker.store import Store
 
-__all__ = ["ReplayReport", "check_entries", "replay"]
+__all__ = ["ReplayReport", "check_entries", "is_entry_id", "replay"]
 
 # A stream entry id: milliseconds and a sequence number, each under 2**64.
 _ENTRY_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 
 
-def _is_entry_id(entry: str) -> bool:
+def is_entry_id(entry: str) -> bool:
     match = _ENTRY_ID.fullmatch(entry)
     return match is not None and all(int(n) < 2**64 for n in match.groups())
 
@@ -35,7 +35,7 @@ def _is_entry_id(entry: str) -> bool:
 def check_entries(entries: Iterable[str]) -> None:
     """Raise ValueError, saying what entry ids look like, if any of
     ``entries`` is not one (Redis would refuse it as "Invalid stream ID")."""
-    bad = [e for e in entries if not _is_entry_id(e)]
+    bad = [e for e in entries if not is_entry_id(e)]
     if bad:
         example = f"{time.time_ns() // 1_000_000}-0"
         raise ValueError(
@@ -75,7 +75,7 @@ def replay(store: Store, publisher: Publisher, entries: Sequence[str]) -> Replay
             batch.clear()
 
     for entry in entries:
-        fields = store.dlq_entry(entry) if _is_entry_id(entry) else None
+        fields = store.dlq_entry(entry) if is_entry_id(entry) else None
         if fields is None:
             report.skipped.append((entry, "no such entry (already replayed or purged?)"))
             continue

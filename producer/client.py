@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -49,7 +50,7 @@ class Publisher:
             raise ValueError(
                 f"batch of {len(articles)} is over the limit of {self.settings.max_batch_articles}"
             )
-        message = BatchMessage.of(list(articles))
+        message = BatchMessage.of(list(articles), pushed_at=time.time())
         self.app.send_task(
             TASK_PROCESS_BATCH,
             args=[message.model_dump(mode="json")],

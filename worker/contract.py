@@ -49,10 +49,17 @@ class BatchMessage(BaseModel):
 
     batch_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=64)
     articles: list[dict[str, JsonValue]] = Field(min_length=1)
+    # When the producer sent it (Unix seconds): the start of the push-to-stored
+    # latency the worker counts. Optional: a message without it is processed
+    # the same and simply not counted.
+    pushed_at: float | None = Field(default=None, allow_inf_nan=False)
 
     @classmethod
-    def of(cls, articles: list[RawArticle]) -> BatchMessage:
-        return cls(articles=[a.model_dump(mode="json", exclude_none=True) for a in articles])
+    def of(cls, articles: list[RawArticle], *, pushed_at: float | None = None) -> BatchMessage:
+        return cls(
+            articles=[a.model_dump(mode="json", exclude_none=True) for a in articles],
+            pushed_at=pushed_at,
+        )
 
 
 def broker_config(url: str, *, queue: str, visibility_timeout: int) -> dict[str, Any]:

@@ -61,3 +61,7 @@ class Keys:
     @property
     def stats(self) -> str:
         return f"{self.prefix}:stats"
+
+    @property
+    def histograms(self) -> str:
+        return f"{self.prefix}:histograms"

@@ -21,6 +21,8 @@ import orjson
 import redis
 
 from config.settings import Settings
+from worker.histograms import CONFIDENCE, LATENCY
+from worker.histograms import fields_for as histogram_fields
 from worker.keys import Keys
 from worker.listing import ArticleFilter, Order, Page, Position, decode_cursor
 from worker.pipeline.errors import StoreUnavailable
@@ -174,8 +176,11 @@ class Store:
 
     # -- writes ---------------------------------------------------------------
 
-    def record_many(self, articles: Sequence[ProcessedArticle]) -> list[Outcome]:
-        """Store a batch of articles in one round trip, each atomically."""
+    def record_many(
+        self, articles: Sequence[ProcessedArticle], *, pushed_at: float | None = None
+    ) -> list[Outcome]:
+        """Store a batch of articles in one round trip, each atomically;
+        ``pushed_at`` (the message's push time) feeds the latency histogram."""
         if not articles:
             return []
         k = self.keys
@@ -246,7 +251,35 @@ class Store:
             counter = self.redis.pipeline(transaction=False)
             counter.hincrby(k.stats, "extraction_in_doubt", in_doubt)
             self._execute(counter)
+        self._observe(articles, outcomes, pushed_at)
         return outcomes
+
+    def _observe(
+        self,
+        articles: Sequence[ProcessedArticle],
+        outcomes: Sequence[Outcome],
+        pushed_at: float | None,
+    ) -> None:
+        """Count the batch in the histograms, as the in-doubt counter is
+        counted: after the scripts, nothing for a replay."""
+        fresh = [a for a, o in zip(articles, outcomes, strict=True) if not o.replay]
+        written = time.time()
+        # A producer's clock ahead of the worker's must not make a negative time.
+        latencies = [max(0.0, written - pushed_at)] * len(fresh) if pushed_at is not None else []
+        confidences = []
+        for a, o in zip(articles, outcomes, strict=True):
+            confidence = a.metadata.get("extraction_confidence")
+            if o.verdict == "unique" and not o.replay and isinstance(confidence, int | float):
+                confidences.append(float(confidence))
+        pipe = self.redis.pipeline(transaction=False)
+        for name, values in ((LATENCY, latencies), (CONFIDENCE, confidences)):
+            if values:
+                increments, total = histogram_fields(name, values)
+                for field, n in increments.items():
+                    pipe.hincrby(self.keys.histograms, field, n)
+                pipe.hincrbyfloat(self.keys.histograms, f"{name}:sum", total)
+        if len(pipe):
+            self._execute(pipe)
 
     def dead_letter_many(self, letters: Sequence[DeadLetter]) -> list[bool]:
         """Append refused payloads to the dead-letter stream; False where an
@@ -502,6 +535,10 @@ class Store:
     def stats(self) -> dict[str, int]:
         raw = self.redis.hgetall(self.keys.stats)
         return {k: int(v) for k, v in sorted(raw.items())}
+
+    def histograms(self) -> dict[str, float]:
+        """The histogram fields the workers counted (worker/histograms.py)."""
+        return {k: float(v) for k, v in self.redis.hgetall(self.keys.histograms).items()}
 
     def dlq(
         self, *, limit: int | None = 20, reason: str | None = None

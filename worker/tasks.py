@@ -155,7 +155,11 @@ def handle_batch(
 
     store_started = time.perf_counter()
     cap = rt.settings.retry_backoff_max
-    stored = with_backoff(lambda: rt.store.record_many(processed), budget=retry_budget, cap=cap)
+    stored = with_backoff(
+        lambda: rt.store.record_many(processed, pushed_at=batch.pushed_at),
+        budget=retry_budget,
+        cap=cap,
+    )
     written = with_backoff(lambda: rt.store.dead_letter_many(letters), budget=retry_budget, cap=cap)
     share += (time.perf_counter() - store_started) / max(len(batch.articles), 1)
     took_ms = round(share * 1000, 2)
