@@ -21,6 +21,7 @@ import orjson
 import redis
 
 from config.settings import Settings
+from worker.heartbeat import WorkerBeat, worker_beats
 from worker.keys import Keys
 from worker.pipeline.errors import StoreUnavailable
 from worker.pipeline.models import ProcessedArticle
@@ -420,6 +421,11 @@ class Store:
                 for entry_id, fields in entries:
                     last_id = entry_id
                     yield entry_id, fields
+
+    def live_workers(self) -> list[WorkerBeat]:
+        """The worker instances whose heartbeat is fresh (node, host, pid,
+        last beat and its age), latest beat first."""
+        return [beat for beat in worker_beats(self.redis, self.keys) if beat.alive]
 
     def processed(self) -> int:
         """Payloads processed so far (stored, duplicate or dead-lettered), as
