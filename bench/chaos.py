@@ -573,7 +573,11 @@ def run_recovery(
             victim.wait()
             while store.processed() < len(report.queued):
                 if time.monotonic() - started > budget:
-                    raise SystemExit("not every payload was processed in time")
+                    raise SystemExit(
+                        f"{store.processed()} of {len(report.queued)} payloads processed "
+                        f"after {budget} s; unacked: {client.hlen('unacked')}, queued: "
+                        f"{client.llen(settings.queue)}; logs in {logs}"
+                    )
                 time.sleep(0.1)
             survivor = [json.loads(line) for line in (logs / "worker1.log").read_text().splitlines()
                         if line.startswith("{")]  # fmt: skip
