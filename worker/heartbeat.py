@@ -23,12 +23,14 @@ kombu's own restore puts each message back (as its visibility timeout would,
 A worker cut off from Redis for longer than ``dead_after`` while its process
 lives is taken for dead (it cannot acknowledge anything meanwhile either):
 its messages are delivered again and their effect stays once, the store's
-writes being idempotent. A reaper that dies between the claim and the
-restore leaves those messages to kombu's visibility timeout.
+writes being idempotent. A restore that fails (Redis gone meanwhile) gives
+the claim back for the next round; a reaper killed between the claim and
+the restore leaves those messages to kombu's visibility timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -214,10 +216,29 @@ class Heartbeat:
             if not int(claimed[0]):
                 continue
             tags = list(claimed[1:])
-            back = self._restore(tags)
+            try:
+                back = self._restore(tags)
+            except Exception:
+                self._unclaim(instance, tags)
+                raise
             restored += back
             self._log("worker.reaped", dead=instance, held=len(tags), requeued=back)
         return restored
+
+    def _unclaim(self, instance: str, tags: list[str]) -> None:
+        """Give a claim back after a failed restore (Redis went away): the
+        instance listed again as dead, with its tags, for the next round.
+        Tags already put back are skipped then, no longer being unacked."""
+        if self._broker is not None:
+            with contextlib.suppress(Exception):
+                self._broker.release()
+            self._broker = None
+        with contextlib.suppress(redis.RedisError):
+            pipe = self.client.pipeline()
+            if tags:
+                pipe.sadd(self.keys.held(instance), *tags)
+            pipe.zadd(self.keys.workers, {instance: 0}, nx=True)
+            pipe.execute()
 
     def _restore(self, tags: list[str]) -> int:
         """Put each tag's message back at the head of its queue, as kombu's
@@ -233,8 +254,19 @@ class Heartbeat:
                 queue=self.settings.queue,
                 visibility_timeout=self.settings.visibility_timeout,
             )
+            timeout = max(1.0, self.settings.heartbeat_interval)
+            # Bounded: a Redis gone now costs this round, never the thread
+            # (kombu would retry a connection forever by default).
+            options = {
+                **conf["broker_transport_options"],
+                "max_retries": 1,
+                "interval_start": 0,
+                "interval_max": 1,
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+            }
             self._broker = Connection(  # type: ignore[no-untyped-call]
-                conf["broker_url"], transport_options=conf["broker_transport_options"]
+                conf["broker_url"], transport_options=options
             )
         channel = self._broker.default_channel
         unacked = channel.unacked_key

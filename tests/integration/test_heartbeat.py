@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 from kombu import Connection  # type: ignore[attr-defined]
+from kombu.exceptions import OperationalError
 
 from config.settings import Settings
 from tests.conftest import PREFIX
@@ -178,3 +179,27 @@ def test_leaving_while_holding_marks_the_worker_dead_at_once(
         [gone] = [b for b in worker_beats(client, leaving.keys) if b.instance == leaving.instance]
         assert not gone.alive
         assert reaper.reap() == 1
+
+
+def test_a_restore_that_fails_gives_the_claim_back_for_the_next_round(
+    quick: Settings, beats: list[Heartbeat], client: redis.Redis
+) -> None:
+    dead = heartbeat(quick, beats, "newswire-1@a")
+    dead.beat()
+    conn, _ = take_one(quick, dead)
+    with conn:
+        # A reaper whose broker connection fails (a port nobody listens on)
+        # after the claim went through.
+        cut_off = quick.with_redis("redis://127.0.0.1:9/0")
+        beats.append(Heartbeat(cut_off, "newswire-2@b", client=client))
+        failing = beats[-1]
+        healthy(failing)
+        with pytest.raises(OperationalError):
+            failing.reap()
+        [back] = [b for b in worker_beats(client, dead.keys) if b.instance == dead.instance]
+        assert not back.alive
+        assert client.scard(dead.held_key) == 1
+        reaper = heartbeat(quick, beats, "newswire-3@c")
+        healthy(reaper)
+        assert reaper.reap() == 1
+        assert client.llen(QUEUE) == 1
