@@ -305,7 +305,7 @@ class Heartbeat:
                 if self.beat() and self.may_reap():
                     self.reap()
             except Exception as exc:
-                self._log("heartbeat.error", error=f"{type(exc).__name__}: {exc}")
+                self._log("heartbeat.error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
 
     def stop(self) -> None:
         """Stop beating and leave; for the very end of the process, once no
