@@ -8,7 +8,9 @@ COPY config ./config
 COPY newswire ./newswire
 COPY worker ./worker
 COPY producer ./producer
-RUN pip install -c constraints.txt . && useradd --create-home newswire
+# "[flower]" for the flower service of docker-compose.yml; none otherwise.
+ARG EXTRAS=""
+RUN pip install -c constraints.txt ".${EXTRAS}" && useradd --create-home newswire
 USER newswire
 ENTRYPOINT ["newswire"]
 CMD ["worker"]

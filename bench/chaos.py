@@ -18,6 +18,14 @@ batches were delivered again. Bounded in time; exits non-zero if anything
 was lost or a fault missed its window.
 
     .venv/bin/python bench/chaos.py [--payloads 5000] [--workers 2]
+
+With ``--recovery`` it measures instead how soon the batches of a worker
+killed whole come back: two workers at the default heartbeat settings and
+visibility timeout, a SIGKILL of the whole process group of one of them
+while it has a batch in flight, and the time until every batch it held is
+stored by the other (``--rounds`` times; ``--json FILE`` saves the report).
+
+    .venv/bin/python bench/chaos.py --recovery [--rounds 3] [--json FILE]
 """
 
 from __future__ import annotations
@@ -476,6 +484,128 @@ def _describe(fault: dict[str, Any]) -> str:
     return f"SIGKILL {what} {fault['pid']} {at}, busy with {batches}: {again}"
 
 
+# -- recovery of a worker killed whole ---------------------------------------
+
+
+def run_recovery(
+    workdir: Path,
+    *,
+    rounds: int = 3,
+    batches: int = 8,
+    batch_size: int = 100,
+    concurrency: int = 2,
+    paragraphs: int = 30,
+    seed: int = 1,
+    budget: float = 240,
+) -> dict[str, Any]:
+    """Time from a SIGKILL of a busy worker's whole process group to every
+    message it held stored by the other worker, at the default heartbeat
+    settings and the default 300 s visibility timeout, ``rounds`` times."""
+    from worker.heartbeat import worker_beats
+
+    runs = []
+    for n in range(rounds):
+        folder = workdir / f"round{n}"
+        write_inbox(folder / "inbox", batches * batch_size, seed + n, paragraphs, html=True)
+        server = start_redis(folder / "redis")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
+        env.update(PYTHONPATH=str(ROOT), NEWSWIRE_REDIS_URL=server.url, NEWSWIRE_KEY_PREFIX=PREFIX,
+                   NEWSWIRE_LOG_FORMAT="json")  # fmt: skip
+        logs = folder / "logs"
+        logs.mkdir()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "newswire.cli", "worker", "-c", str(concurrency)],
+                env=env,
+                stdout=(logs / f"worker{i}.log").open("wb"),
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            for i in range(2)
+        ]
+        client = connect(server.url)
+        store = Store(client, Keys(PREFIX), replay_ttl=3600, events_maxlen=10**7)
+        settings = Settings(redis_url=server.url, key_prefix=PREFIX, batch_size=batch_size,
+                            _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+        watch = LogWatch()
+        try:
+            while sum(b.alive for b in worker_beats(client, store.keys)) < 2:
+                time.sleep(0.1)
+            with Publisher(settings) as publisher:
+                report = publisher.publish(
+                    load_paths(
+                        [str(folder / "inbox")], max_payload_bytes=settings.max_payload_bytes
+                    )
+                )
+            victim = procs[0]
+            started = time.monotonic()
+            while not watch.busy(_children(victim.pid)):
+                if time.monotonic() - started > budget:
+                    raise SystemExit("the victim never had a batch in flight")
+                watch.poll(logs)
+                time.sleep(0.005)
+            # What it holds: its instance's held set (the batches running and
+            # any reserved ahead), by task id.
+            [mine] = [b for b in worker_beats(client, store.keys) if b.pid == victim.pid]
+            tags = client.smembers(store.keys.held(mine.instance))
+            held = []
+            for tag in tags:
+                raw = client.hget("unacked", tag)
+                if raw is not None:
+                    held.append(json.loads(raw)[0]["headers"]["id"])
+            os.killpg(victim.pid, signal.SIGKILL)
+            killed = time.time()
+            victim.wait()
+            while store.processed() < len(report.queued):
+                if time.monotonic() - started > budget:
+                    raise SystemExit(
+                        f"{store.processed()} of {len(report.queued)} payloads processed "
+                        f"after {budget} s; unacked: {client.hlen('unacked')}, queued: "
+                        f"{client.llen(settings.queue)}; logs in {logs}"
+                    )
+                time.sleep(0.1)
+            survivor = [json.loads(line) for line in (logs / "worker1.log").read_text().splitlines()
+                        if line.startswith("{")]  # fmt: skip
+            reaped = [when(e) for e in survivor if e.get("event") == "worker.reaped"]
+            ends: dict[str, float] = {}
+            for e in survivor:
+                if e.get("task_id") in held and e.get("event") in BUSY_EVENTS_END:
+                    ends.setdefault(e["task_id"], when(e))
+            runs.append({
+                "held": len(held),
+                "handed_back_s": round(min(reaped) - killed, 1) if reaped else None,
+                "all_stored_s": round(max(ends.values()) - killed, 1)
+                if len(ends) == len(held) else None,
+            })  # fmt: skip
+            print(f"  round {n + 1}: SIGKILL of a worker holding {len(held)} batches: handed "
+                  f"back after {runs[-1]['handed_back_s']} s, all stored after "
+                  f"{runs[-1]['all_stored_s']} s")  # fmt: skip
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+            client.close()
+            stop_redis(server)
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    stored = [r["all_stored_s"] for r in runs if r["all_stored_s"] is not None]
+    return {
+        "heartbeat_interval_s": defaults.heartbeat_interval,
+        "dead_after_s": defaults.dead_after,
+        "visibility_timeout_s": defaults.visibility_timeout,
+        "workers": 2,
+        "concurrency": concurrency,
+        "batch_size": batch_size,
+        "rounds": runs,
+        "all_stored_s_max": max(stored) if stored else None,
+    }
+
+
 def main() -> None:
     import tempfile
 
@@ -487,7 +617,22 @@ def main() -> None:
     ap.add_argument("--text", action="store_true", help="text pages, not HTML (10x faster)")
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--recovery",
+        action="store_true",
+        help="instead: time from a SIGKILL of a busy worker to its batches stored",
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="with --recovery")
+    ap.add_argument("--json", type=Path, help="with --recovery: write the report there")
     args = ap.parse_args()
+    if args.recovery:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = run_recovery(Path(tmp), rounds=args.rounds, concurrency=args.concurrency,
+                                  batch_size=args.batch_size, seed=args.seed)  # fmt: skip
+        print(json.dumps(report, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        sys.exit(0 if report["all_stored_s_max"] is not None else 1)
     with tempfile.TemporaryDirectory() as tmp:
         r = run_chaos(Path(tmp), payloads=args.payloads, workers=args.workers,
                       concurrency=args.concurrency, paragraphs=args.paragraphs, html=not args.text,

@@ -87,6 +87,23 @@ class Settings(BaseSettings):
     soft_shutdown_timeout: float = Field(
         default=30.0, ge=0, description="Seconds a cold shutdown (SIGQUIT) lets tasks finish."
     )
+    heartbeat_interval: float = Field(
+        default=5.0,
+        ge=0.2,
+        le=60,
+        description="Seconds between a worker's heartbeats (its main process writes them).",
+    )
+    dead_after: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds without a heartbeat after which a worker is dead: its "
+        "unacknowledged messages go back to the queue, and /readyz stops counting it.",
+    )
+    task_events: bool = Field(
+        default=False,
+        description="Celery task events (worker_send_task_events, task_send_sent_event), "
+        "for Flower.",
+    )
 
     events_maxlen: int = Field(default=100_000, ge=100, description="Events stream length.")
     dlq_maxlen: int = Field(
@@ -176,6 +193,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"dedup_window ({self.dedup_window}s) must not exceed retention "
                 f"({self.retention}s): set NEWSWIRE_DEDUP_WINDOW to at most NEWSWIRE_RETENTION"
+            )
+        if self.dead_after < round(3 * self.heartbeat_interval, 6):
+            # One late or lost beat must not make a live worker look dead.
+            raise ValueError(
+                f"dead_after ({self.dead_after}s) must be at least 3 heartbeat intervals "
+                f"(heartbeat_interval: {self.heartbeat_interval}s)"
             )
         if self.retry_backoff_max >= self.task_time_limit / 2:
             raise ValueError(

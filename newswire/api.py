@@ -468,17 +468,28 @@ def make_api(settings: Settings) -> FastAPI:
             queued_messages=int(queued),
             dead_letters_kept=int(kept),
         )
-        return PlainTextResponse(metrics.render(snap), media_type=metrics.CONTENT_TYPE)
+        text = metrics.render(snap, live_workers=len(store.live_workers()))
+        return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
 
     @api.get("/healthz")
     def healthz() -> dict[str, str]:
         """200 while the process answers."""
         return {"status": "ok"}
 
-    @api.get("/readyz", responses={503: {"description": "Redis does not answer"}})
-    def readyz() -> dict[str, str]:
-        """200 when Redis answers PING, else 503 with the reason."""
-        store.redis.ping()  # a RedisError is answered 503 by _redis_down
-        return {"status": "ready"}
+    @api.get(
+        "/readyz",
+        responses={503: {"description": "Redis does not answer, or no worker sends heartbeats"}},
+        response_model=None,
+    )
+    def readyz() -> dict[str, Any] | JSONResponse:
+        """200 when Redis answers and a worker's heartbeat is fresh, else 503
+        with the reason."""
+        # A RedisError is answered 503 by _redis_down.
+        live = store.live_workers()
+        if not live:
+            return _unavailable(
+                "no live worker: none has sent a heartbeat within its NEWSWIRE_DEAD_AFTER"
+            )
+        return {"status": "ready", "workers": len(live)}
 
     return api

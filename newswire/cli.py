@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from pydantic import ValidationError
@@ -149,11 +149,68 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
 # -- worker ------------------------------------------------------------------
 
 
+def _check_workers() -> None:
+    """`newswire worker --check`: exit 0 if a worker of this host beats, else
+    1; one line either way, for a container's healthcheck."""
+    import socket
+
+    import redis
+
+    from worker.heartbeat import worker_beats
+    from worker.keys import Keys
+
+    host = socket.gethostname()
+    try:
+        settings = resolve_redis(_settings())
+    except NoRedisConfigured as exc:
+        _unhealthy(f"no worker on {host}: {exc}")
+    url = redact_url(settings.redis_url_value or "")
+    try:
+        client = redis.Redis.from_url(
+            settings.require_redis_url(),
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+        )
+        with client:
+            beats = worker_beats(client, Keys(settings.key_prefix))
+    except redis.RedisError as exc:
+        _unhealthy(f"cannot reach Redis at {url}: {type(exc).__name__}: {exc}")
+    here = [b for b in beats if b.host == host]
+    live = [b for b in here if b.alive]
+    if live:
+        names = ", ".join(f"{b.node} (beat {b.age:.0f}s ago)" for b in live)
+        click.echo(f"ok: {len(live)} live worker{'s' if len(live) > 1 else ''} on {host}: {names}")
+        return
+    if here:
+        last = here[0]
+        _unhealthy(
+            f"no live worker on {host}: {last.node} last beat {last.age:.0f}s ago "
+            f"(dead after {settings.dead_after:g}s)"
+        )
+    others = sum(b.alive for b in beats)
+    _unhealthy(f"no worker heartbeat from {host} in {url} ({others} live on other hosts)")
+
+
+def _unhealthy(reason: str) -> NoReturn:
+    click.echo(f"unhealthy: {reason}", err=True)
+    sys.exit(1)
+
+
 @main.command()
 @click.option("-c", "--concurrency", type=click.IntRange(1, 256), help="Worker processes.")
 @click.option("--quiet/--banner", default=None, help="Celery's start-up banner (off when piped).")
-def worker(concurrency: int | None, quiet: bool | None) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Start nothing: exit 0 if a worker of this host sends heartbeats, else 1 "
+    "(a container healthcheck).",
+)
+def worker(concurrency: int | None, quiet: bool | None, check: bool) -> None:
     """Run a Celery worker (starts a private Redis if none is configured)."""
+    if check:
+        _check_workers()
+        return
     from celery import signals
 
     from config.embedded import start_shared

@@ -43,6 +43,8 @@ class Publisher:
                 visibility_timeout=settings.visibility_timeout,
             )
         )
+        # A "task-sent" event per message, for Flower (NEWSWIRE_TASK_EVENTS).
+        self.app.conf.task_send_sent_event = settings.task_events
 
     def send(self, articles: Sequence[RawArticle]) -> str:
         """Enqueue one batch; returns its id."""

@@ -6,20 +6,23 @@ is built on first access from the environment, never at import time.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 
 from config.resolve import resolve_redis
 from config.settings import Settings
 from worker.contract import TASK_PROCESS_BATCH, broker_config
-from worker.logging import connect_celery_signals
+from worker.heartbeat import Heartbeat
+from worker.logging import connect_celery_signals, get_logger
 from worker.reliability import rejected_letter
 from worker.store import Store
 from worker.tasks import Runtime, register_tasks
+from worker.transport import track_deliveries
 
 __all__ = ["build_runtime", "make_celery", "worker_config"]
 
@@ -45,7 +48,10 @@ def worker_config(settings: Settings) -> dict[str, Any]:
         "worker_max_tasks_per_child": 10_000,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
-        "worker_send_task_events": False,
+        # Flower's view of tasks (NEWSWIRE_TASK_EVENTS); off, they cost a
+        # message on the broker per task state change.
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
         "task_routes": {TASK_PROCESS_BATCH: {"queue": settings.queue}},
         "broker_connection_max_retries": None,
         **_hardened_transport(settings),
@@ -59,6 +65,29 @@ def _hardened_transport(settings: Settings) -> dict[str, Any]:
     return (
         {"broker_transport": "worker.transport:Transport"} if scheme in ("redis", "rediss") else {}
     )
+
+
+class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Starts the worker's heartbeat thread in its main process, before the
+    consumer takes any message, and records the tags it takes (see
+    worker/heartbeat.py). It beats until the process ends, through a warm
+    shutdown's last batches: a worker still finishing is not dead."""
+
+    def start(self, worker: Any) -> None:
+        settings: Settings = worker.app.newswire_settings
+        heartbeat = Heartbeat(
+            settings, worker.hostname, log=get_logger("newswire.heartbeat").warning
+        )
+        track_deliveries(heartbeat.held_key)
+        heartbeat.start()
+        pid = os.getpid()
+
+        def leave() -> None:
+            if os.getpid() == pid:  # not in a forked pool process
+                track_deliveries(None)
+                heartbeat.stop()
+
+        atexit.register(leave)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -115,6 +144,7 @@ def make_celery(settings: Settings) -> Celery:
             runtime().store.dead_letter_many([rejected_letter(message, exc)])
 
     connect_celery_signals(settings)
+    app.steps["worker"].add(HeartbeatStep)
     register_tasks(app, runtime)
     # Entry points call it before starting the worker: a missing model fails
     # the start (Celery's signals would only log it), and the parent's copy is

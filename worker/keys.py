@@ -51,6 +51,16 @@ class Keys:
         return f"{self.prefix}:attempts:{task_id}"
 
     @property
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
+
+    def heartbeat(self, instance: str) -> str:
+        return f"{self.prefix}:heartbeat:{instance}"
+
+    def held(self, instance: str) -> str:
+        return f"{self.prefix}:held:{instance}"
+
+    @property
     def events(self) -> str:
         return f"{self.prefix}:events"
 

@@ -23,6 +23,7 @@ import redis
 from config.settings import Settings
 from worker.histograms import CONFIDENCE, LATENCY
 from worker.histograms import fields_for as histogram_fields
+from worker.heartbeat import WorkerBeat, worker_beats
 from worker.keys import Keys
 from worker.listing import ArticleFilter, Order, Page, Position, decode_cursor
 from worker.pipeline.errors import StoreUnavailable
@@ -577,6 +578,11 @@ class Store:
                 for entry_id, fields in entries:
                     last_id = entry_id
                     yield entry_id, fields
+
+    def live_workers(self) -> list[WorkerBeat]:
+        """The worker instances whose heartbeat is fresh (node, host, pid,
+        last beat and its age), latest beat first."""
+        return [beat for beat in worker_beats(self.redis, self.keys) if beat.alive]
 
     def processed(self) -> int:
         """Payloads processed so far (stored, duplicate or dead-lettered), as

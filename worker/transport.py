@@ -13,22 +13,31 @@ would acknowledge and drop it with a log line.
 
 The worker's app uses this transport (``broker_transport``); producers keep
 kombu's own, the wire format being the same.
+
+It also keeps, beside kombu's ``unacked`` hash, the set of delivery tags this
+worker process holds (``track_deliveries``), in the same transaction as
+kombu's own bookkeeping: when the worker's heartbeats stop, another worker
+hands exactly those messages back to the queue (worker/heartbeat.py) instead
+of waiting out the visibility timeout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from queue import Empty
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import dumps
 
 from worker.contract import TASK_MALFORMED
 
-__all__ = ["Channel", "Transport", "malformed_reason"]
+__all__ = ["Channel", "QoS", "Transport", "malformed_reason", "track_deliveries"]
 
 # An envelope needs these; kombu's Message reads them unguarded.
 _ENVELOPE_FIELDS = ("body", "headers", "properties")
@@ -106,7 +115,46 @@ def _wrapped(raw: str, queue: str, why: str) -> dict[str, Any]:
     }
 
 
+# The set this process records its delivery tags in; None: not recorded.
+# One worker per process: its main process holds the broker connection and
+# every ack, so it is the one that sets it (worker.app's heartbeat step).
+_held_key: str | None = None
+
+
+def track_deliveries(held_key: str | None) -> None:
+    """Record from now on every delivery tag taken in ``held_key`` (a set),
+    and remove it when acknowledged, rejected or put back."""
+    global _held_key
+    _held_key = held_key
+
+
+class QoS(kombu_redis.QoS):  # type: ignore[misc]
+    # kombu 5.x's append, with the tag added to the held set in the same
+    # MULTI as the unacked hash and index.
+    def append(self, message: Any, delivery_tag: str) -> None:
+        delivery = message.delivery_info
+        exchange, routing_key = delivery["exchange"], delivery["routing_key"]
+        held = _held_key
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: time.time()}).hset(
+                self.unacked_key, delivery_tag, dumps([message._raw, exchange, routing_key])
+            )
+            if held is not None:
+                pipe.sadd(held, delivery_tag)
+            pipe.execute()
+            virtual.QoS.append(self, message, delivery_tag)
+
+    # Every path that drops a tag from the unacked hash and index (ack,
+    # reject, restore) goes through here.
+    def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
+        pipe = super()._remove_from_indices(delivery_tag, pipe)
+        held = _held_key
+        return pipe if held is None else pipe.srem(held, delivery_tag)
+
+
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
+    QoS = QoS
+
     def _checked(self, item: bytes | str, queue: str) -> dict[str, Any]:
         raw = item.decode("utf-8", "backslashreplace") if isinstance(item, bytes) else item
         envelope, why = _decoded(raw)

@@ -21,6 +21,7 @@ from config.settings import Settings
 from newswire.api import KINDS
 from tests.conftest import PREFIX, ROOT, WorkerProcess, run_cli, spawn_cli
 from tests.e2e.test_fuzz_path import json_values
+from tests.e2e.test_heartbeat import QUICK, kill_group, start_group_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -196,8 +197,11 @@ def test_v1_routes_need_the_token_and_it_is_never_logged(api: str, api_log: Path
         )
         assert response.status_code == 401
     assert httpx.get(f"{api}/v1/stats", headers=AUTH, timeout=10).status_code == 200
-    for path in ("/healthz", "/readyz", "/docs", "/openapi.json"):  # open
+    for path in ("/healthz", "/docs", "/openapi.json"):  # open
         assert httpx.get(f"{api}{path}", timeout=10).status_code == 200, path
+    # Open too; 200 once the worker's next heartbeat follows the tests' wipe
+    # of the prefix.
+    assert ready(api)["status"] == "ready"
     assert TOKEN not in api_log.read_text()
 
 
@@ -206,16 +210,48 @@ def test_readyz_follows_redis(tmp_path: Path) -> None:
         EmbeddedRedis(tmp_path / "redis", appendonly=False) as own,
         serving(own.url, tmp_path / "serve.log") as base,
     ):
-        assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
-        own.stop()
-        down = httpx.get(f"{base}/readyz", timeout=10)
-        assert down.status_code == 503 and "Redis unavailable" in down.json()["detail"]
-        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
-        own.start()
-        deadline = time.monotonic() + 15
-        while httpx.get(f"{base}/readyz", timeout=10).status_code != 200:
-            assert time.monotonic() < deadline, "readyz stayed 503 after Redis came back"
-            time.sleep(0.1)
+        worker = start_group_worker(own.url, tmp_path / "worker.log", QUICK)
+        try:
+            ready(base)
+            own.stop()
+            down = httpx.get(f"{base}/readyz", timeout=10)
+            assert down.status_code == 503 and "Redis unavailable" in down.json()["detail"]
+            assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+            own.start()
+            ready(base)  # the worker beats again once Redis is back
+        finally:
+            worker.stop()
+
+
+def test_readyz_wants_a_live_worker(tmp_path: Path) -> None:
+    with (
+        EmbeddedRedis(tmp_path / "redis", appendonly=False) as own,
+        serving(own.url, tmp_path / "serve.log") as base,
+    ):
+        idle = httpx.get(f"{base}/readyz", timeout=10)
+        assert idle.status_code == 503, idle.text
+        assert "no live worker" in idle.json()["detail"]
+        assert idle.headers["Retry-After"]
+        worker = start_group_worker(own.url, tmp_path / "worker.log", QUICK)
+        try:
+            assert ready(base)["workers"] == 1
+            kill_group(worker)
+            deadline = time.monotonic() + 30
+            while (dead := httpx.get(f"{base}/readyz", timeout=10)).status_code == 200:
+                assert time.monotonic() < deadline, "readyz stayed 200 after the worker died"
+                time.sleep(0.2)
+            assert dead.status_code == 503 and "no live worker" in dead.json()["detail"]
+        finally:
+            worker.stop()
+
+
+def ready(base: str, timeout: float = 30) -> dict[str, object]:
+    """/readyz's answer once it is 200."""
+    deadline = time.monotonic() + timeout
+    while (answer := httpx.get(f"{base}/readyz", timeout=10)).status_code != 200:
+        assert time.monotonic() < deadline, f"readyz stayed {answer.status_code}: {answer.text}"
+        time.sleep(0.1)
+    return answer.json()  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])

