@@ -21,9 +21,9 @@ import orjson
 import redis
 
 from config.settings import Settings
+from worker.heartbeat import WorkerBeat, worker_beats
 from worker.histograms import CONFIDENCE, LATENCY
 from worker.histograms import fields_for as histogram_fields
-from worker.heartbeat import WorkerBeat, worker_beats
 from worker.keys import Keys
 from worker.listing import ArticleFilter, Order, Page, Position, decode_cursor
 from worker.pipeline.errors import StoreUnavailable
