@@ -578,6 +578,62 @@ def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -
     out.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
 
 
+def _load_model(path: Path | None) -> Any:
+    """The topic model ``path`` names, else NEWSWIRE_MODEL_PATH's, else the shipped one."""
+    from worker.model import load_model
+    from worker.pipeline.errors import ModelError
+
+    try:
+        return load_model(path or _settings().model_path)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.argument("source", default="-", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Model artifact (default: NEWSWIRE_MODEL_PATH, else the shipped model).",
+)
+def classify(source: Any, as_json: bool, model_path: Path | None) -> None:
+    """Topic of each line of SOURCE (a file, or - for stdin): plain text, or JSON
+    with title/body/text. Needs no Redis or worker."""
+    import orjson
+
+    from newswire.classify import CHUNK, Refused, classify_lines, describe, result_dict
+
+    model = _load_model(model_path)
+    refused = 0
+    # Typed at a terminal: answer each line as it comes.
+    chunk = 1 if source.isatty() else CHUNK
+    write = sys.stdout.buffer.write
+    try:
+        for number, result in classify_lines(model, source, chunk):
+            if isinstance(result, Refused):
+                refused += 1
+                sys.stdout.flush()
+                click.echo(f"line {number}: {result.reason}", err=True)
+            elif as_json:
+                write(orjson.dumps({"line": number, **result_dict(result)}) + b"\n")
+            else:
+                write(f"{number}\t{describe(result)}\n".encode())
+            if chunk == 1:
+                sys.stdout.flush()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (| head): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source.name}: {exc}") from None
+    if refused:
+        click.echo(f"{refused} line(s) refused", err=True)
+        sys.exit(1)
+
+
 @main.command(name="eval")
 @click.option(
     "--corpora",
