@@ -634,6 +634,68 @@ def classify(source: Any, as_json: bool, model_path: Path | None) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option(
+    "--since",
+    help="Only articles ingested from then: an ISO date or date-time (UTC unless it "
+    "says) or an age: 30m, 12h, 7d, 2w.",
+)
+@click.option("--topic", help="Only articles stored under this topic (as for `results`).")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Model artifact (default: NEWSWIRE_MODEL_PATH, else the shipped model).",
+)
+@click.option(
+    "--batch",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Articles per round trip to Redis.",
+)
+def reclassify(since: str | None, topic: str | None, model_path: Path | None, batch: int) -> None:
+    """Run the current topic model over stored articles, updating each one's
+    topic, scores, indexes and counters atomically; safe to stop and run again.
+    Prints a JSON summary."""
+    from newswire.reclassify import parse_since
+    from newswire.reclassify import reclassify as run
+    from worker.relabel import Relabeller
+
+    try:
+        start = None if since is None else parse_since(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--since'") from None
+    model = _load_model(model_path)
+    with _store() as store:
+        if topic is not None:
+            try:
+                topic = topic_name(topic, _topics(store))
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--topic'") from None
+        relabeller = Relabeller(store.redis, store.keys)
+        progress = Progress(
+            TextColumn("reclassifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        )
+        task = progress.add_task("reclassify", total=relabeller.count(start))
+        with progress:
+            summary = run(
+                relabeller,
+                model,
+                since=start,
+                topic=topic,
+                page_size=batch,
+                on_page=lambda n: progress.advance(task, n),
+            )
+    _print_json(summary.as_dict())
+    if summary.interrupted:
+        sys.exit(130)
+
+
 @main.command(name="eval")
 @click.option(
     "--corpora",
