@@ -1,10 +1,11 @@
 """`newswire classify - --json` end to end: lines per second of the real command.
 
-Builds JSON lines ``{"title", "body"}`` from the shared corpora (mixed
-corpora: headlines, snippets, summaries; ``--full`` adds ~4 KB BBC pages
-instead), pipes them into a fresh ``newswire classify - --json`` process and
-times it from start to exit: interpreter start, model load and every line
-answered. No Redis, no worker. Prints figures; asserts nothing.
+Builds JSON lines ``{"title", "body"}`` from the shared corpora (the seven
+corpora mixed: headlines, snippets, summaries), then from full BBC articles
+with teasers (the throughput benchmark's pages), pipes each set into a fresh
+``newswire classify - --json`` process and times it from start to exit:
+interpreter start, model load and every line answered. No Redis, no worker.
+Prints figures; asserts nothing.
 
     .venv/bin/python bench/classify_cli.py [--lines 10000] [--repeat 3] [--json FILE]
 """
@@ -45,7 +46,7 @@ def corpus_lines(n: int, seed: int) -> list[bytes]:
 
 
 def page_lines(n: int, seed: int) -> list[bytes]:
-    """n JSON lines of ~4 KB articles (the throughput benchmark's pages)."""
+    """n JSON lines of full articles (the throughput benchmark's pages)."""
     lines = []
     for page in scraped_pages(n, seed=seed):
         title, _, body = page.partition("\n")
@@ -83,7 +84,7 @@ def main() -> None:
 
     sets = {
         "corpus items (headlines, snippets, summaries)": corpus_lines(args.lines, args.seed),
-        "4 KB articles": page_lines(args.lines, args.seed),
+        "full articles (BBC pages with teasers)": page_lines(args.lines, args.seed),
     }
     report: dict[str, object] = {
         "command": "newswire classify - --json",
