@@ -706,6 +706,11 @@ def reclassify(since: str | None, topic: str | None, model_path: Path | None, ba
 @click.option("--heldout/--no-heldout", default=True, help="The held-out split of all corpora.")
 @click.option("--loco/--no-loco", default=True, help="Leave each corpus out (a fit each: slow).")
 @click.option(
+    "--out-of-time/--no-out-of-time",
+    default=True,
+    help="Fit on the corpora dated before 2015, score those of 2018-2021 (one fit).",
+)
+@click.option(
     "--corpus",
     "left_out",
     multiple=True,
@@ -713,7 +718,12 @@ def reclassify(since: str | None, topic: str | None, model_path: Path | None, ba
 )
 @click.option("--seed", default=13, show_default=True)
 def evaluate(
-    corpora: Path, heldout: bool, loco: bool, left_out: tuple[str, ...], seed: int
+    corpora: Path,
+    heldout: bool,
+    loco: bool,
+    out_of_time: bool,
+    left_out: tuple[str, ...],
+    seed: int,
 ) -> None:
     """Score the training procedure on held-out items and on corpora left out (JSON)."""
     import training
@@ -729,6 +739,9 @@ def evaluate(
         report["heldout"] = training.heldout_report(corpora, seed=seed)
     if loco:
         report["loco"] = training.evaluate_loco(corpora, seed=seed, only=only)
+        report["loco_summary"] = training.loco_summary(report["loco"])
+    if out_of_time:
+        report["out_of_time"] = training.evaluate_out_of_time(corpora, seed=seed)
     _print_json(report)
 
 
