@@ -22,10 +22,6 @@ from training.guide import guide_label, relabel
         # Politics, government, war and terror stay where the corpus filed them.
         ("Rebel attacks kill 12 in Iraq\nInsurgents struck outposts.", "geopolitics"),
         ("Court blocks the election result\nThe judge ordered a new vote.", "geopolitics"),
-        (
-            "Minister visits flooded towns\nThe government promised aid after the flood.",
-            "geopolitics",
-        ),
         ("Leaders meet over Turkish EU bid\nThe talks went on late.", "geopolitics"),
         # One cue is not enough to move an item.
         ("A fire at the old palace\nNobody knows the cause.", "geopolitics"),
