@@ -561,7 +561,10 @@ def serve(host: str, port: int) -> None:
     help="Artifact to write (default: the shipped model).",
 )
 @click.option("--seed", default=13, show_default=True)
-def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -> None:
+@click.option(
+    "--guide", is_flag=True, help="Corpora: relabel by the labelling guide's rules first."
+)
+def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int, guide: bool) -> None:
     """Rebuild the topic model, reproducibly, from labeled data."""
     import training
     from worker.model import DEFAULT_ARTIFACT
@@ -571,7 +574,7 @@ def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -
     else:
         if not corpora.is_dir():
             raise click.ClickException(f"no corpora folder at {corpora}")
-        model, report = training.train(corpora, seed=seed)
+        model, report = training.train(corpora, seed=seed, guide=guide)
     target = out_path or DEFAULT_ARTIFACT
     training.write_artifact(model, target)
     _print_json(report)
@@ -717,6 +720,11 @@ def reclassify(since: str | None, topic: str | None, model_path: Path | None, ba
     help="Leave out only this corpus (repeatable; default: each in turn).",
 )
 @click.option("--seed", default=13, show_default=True)
+@click.option(
+    "--guide",
+    is_flag=True,
+    help="Leave-one-out and out-of-time: train and score on the labelling guide's labels.",
+)
 def evaluate(
     corpora: Path,
     heldout: bool,
@@ -724,6 +732,7 @@ def evaluate(
     out_of_time: bool,
     left_out: tuple[str, ...],
     seed: int,
+    guide: bool,
 ) -> None:
     """Score the training procedure on held-out items and on corpora left out (JSON)."""
     import training
@@ -738,10 +747,10 @@ def evaluate(
     if heldout:
         report["heldout"] = training.heldout_report(corpora, seed=seed)
     if loco:
-        report["loco"] = training.evaluate_loco(corpora, seed=seed, only=only)
+        report["loco"] = training.evaluate_loco(corpora, seed=seed, only=only, guide=guide)
         report["loco_summary"] = training.loco_summary(report["loco"])
     if out_of_time:
-        report["out_of_time"] = training.evaluate_out_of_time(corpora, seed=seed)
+        report["out_of_time"] = training.evaluate_out_of_time(corpora, seed=seed, guide=guide)
     _print_json(report)
 
 
