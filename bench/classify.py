@@ -29,6 +29,7 @@ alone (the format-2 model), for comparison on the same splits.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import sys
@@ -240,8 +241,16 @@ def main() -> None:
         action="store_true",
         help="loco/oot: train and score on the labelling guide's labels (training/guide.py)",
     )
+    parser.add_argument("--c", type=float, help="heldout/loco/oot: the inverse regularisation C")
+    parser.add_argument(
+        "--embed-scale", type=float, help="heldout/loco/oot: the word-vector block's norm"
+    )
     args = parser.parse_args()
     settings = TrainSettings(word_vectors=None) if args.no_word_vectors else TrainSettings()
+    if args.c is not None:
+        settings = dataclasses.replace(settings, c=args.c)
+    if args.embed_scale is not None:
+        settings = dataclasses.replace(settings, embed_scale=args.embed_scale)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = set(protocols) - {"heldout", "loco", "oot", "artifact", "speed"}
     if unknown:
