@@ -245,10 +245,15 @@ def main() -> None:
     parser.add_argument(
         "--embed-scale", type=float, help="heldout/loco/oot: the word-vector block's norm"
     )
+    parser.add_argument(
+        "--title-weight", type=float, help="heldout/loco/oot: weight of the title-only views"
+    )
     args = parser.parse_args()
     settings = TrainSettings(word_vectors=None) if args.no_word_vectors else TrainSettings()
     if args.c is not None:
         settings = dataclasses.replace(settings, c=args.c)
+    if args.title_weight is not None:
+        settings = dataclasses.replace(settings, title_weight=args.title_weight)
     if args.embed_scale is not None:
         settings = dataclasses.replace(settings, embed_scale=args.embed_scale)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
