@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
 
+from config.settings import Settings
 from tests.conftest import PREFIX, QUEUE, ROOT, clean_env
-from tests.e2e.test_api import AUTH, LIMIT, TOKEN, serving
+from tests.e2e.test_api import _BODIES, _CONTENT_TYPES, AUTH, LIMIT, TOKEN, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -107,3 +110,36 @@ def test_the_token_is_required(api: str) -> None:
             timeout=10,
         )
         assert response.status_code == 401
+
+
+def test_fuzz_classify_answers_200_or_a_4xx_with_a_reason(redis_url: str, tmp_path: Path) -> None:
+    with warnings.catch_warnings():  # starlette's notice about its httpx client
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from newswire.api import make_api
+
+    config = Settings(
+        redis_url=redis_url,
+        key_prefix=PREFIX,
+        queue=QUEUE,
+        data_dir=tmp_path,
+        max_payload_bytes=1024,
+        _env_file=None,
+    )  # type: ignore[call-arg]
+
+    @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(body=_BODIES, content_type=_CONTENT_TYPES)
+    def check(body: bytes, content_type: str) -> None:
+        response = http.post("/v1/classify", content=body, headers={"Content-Type": content_type})
+        assert response.status_code == 200 or 400 <= response.status_code < 500, response.text
+        answer = response.json()
+        if response.status_code == 200:
+            for result in answer if isinstance(answer, list) else [answer]:
+                assert set(result["scores"]) == {"geopolitics", "sport", "entertainment", "other"}
+                assert result["topic"] in result["scores"]
+        else:
+            assert answer["detail"], response.text
+
+    with TestClient(make_api(config)) as http:
+        check()
