@@ -10,6 +10,9 @@ Protocols (``--protocols``, comma-separated; default ``heldout,speed``):
   length slices (title only, title + first paragraph, full article).
 - ``loco``: leave one corpus out, for each corpus (``--corpus NAME`` to run
   one or a few); scored on the labels that corpus has. Slow: one fit each.
+- ``oot``: out of time: fit on the corpora dated before 2015 (bbc-news,
+  ag-news-test, tagmynews-2011, uci-news-aggregator), score those of 2018-2021
+  (machinehack-news, inshorts-2020), full text and titles alone. One fit.
 - ``artifact``: the shipped (or ``--artifact``) model on a labeled set
   (``--jsonl FILE`` with ``{"text", "label"}`` lines; default: every corpus,
   which the shipped model has seen, so only a sanity check).
@@ -20,12 +23,13 @@ Protocols (``--protocols``, comma-separated; default ``heldout,speed``):
 the distilled MiniLM word vectors. ``--no-word-vectors`` fits the hashed n-grams
 alone (the format-2 model), for comparison on the same splits.
 
-    .venv/bin/python bench/classify.py [--protocols heldout,loco,speed] [--corpus NAME]
+    .venv/bin/python bench/classify.py [--protocols heldout,loco,oot,speed] [--corpus NAME]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import sys
@@ -42,9 +46,11 @@ from training import (
     corpus_names,
     deduplicate,
     evaluate_loco,
+    evaluate_out_of_time,
     heldout_report,
     load_corpora,
     load_jsonl,
+    loco_summary,
     metrics,
 )
 from worker.model import DEFAULT_ARTIFACT, load_model
@@ -111,21 +117,54 @@ def run_heldout(corpora_dir: Path, seed: int, settings: TrainSettings) -> dict[s
 
 
 def run_loco(
-    corpora_dir: Path, seed: int, only: list[str] | None, settings: TrainSettings
+    corpora_dir: Path, seed: int, only: list[str] | None, settings: TrainSettings, guide: bool
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    results = evaluate_loco(corpora_dir, seed=seed, only=only, settings=settings)
+    results = evaluate_loco(corpora_dir, seed=seed, only=only, settings=settings, guide=guide)
     print("\n== leave one corpus out (fit on the others, score the left-out one)")
     for name, result in results.items():
         title = result.get("title_only")
         extra = f"   titles: macro-F1 {title['macro_f1']:.3f}" if title else ""
         print(f"  {name:<20} {brief(result)}{extra}")
+        other = result["other_labels"]
+        other_titles = other.get("title_only")
+        print(
+            f"  {'':<20} on the {'corpus' if guide else 'guide'}'s labels: {brief(other)}"
+            + (f"   titles: macro-F1 {other_titles['macro_f1']:.3f}" if other_titles else "")
+        )
     if results:
-        mean = sum(r["macro_f1"] for r in results.values()) / len(results)
-        worst = min(results.items(), key=lambda kv: kv[1]["macro_f1"])
-        print(f"  mean macro-F1 {mean:.3f}; lowest {worst[0]} {worst[1]['macro_f1']:.3f}")
+        summary = loco_summary(results)
+        worst = summary["lowest_but_sib200"]
+        print(
+            f"  mean macro-F1 {summary['mean_macro_f1']:.3f}"
+            + (f"; lowest but sib200: {worst[0]} {worst[1]:.3f}" if worst else "")
+            + (
+                f"; titles alone, mean {summary['title_only_mean_macro_f1']:.3f}"
+                if summary["title_only_mean_macro_f1"] is not None
+                else ""
+            )
+            + f"; largest ECE {summary['max_ece']}"
+        )
     print(f"  ({time.perf_counter() - started:.0f} s)")
     return results
+
+
+def run_oot(corpora_dir: Path, seed: int, settings: TrainSettings, guide: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = evaluate_out_of_time(corpora_dir, seed=seed, settings=settings, guide=guide)
+    print_metrics(
+        f"out of time: fit on {', '.join(result['train_corpora'])} "
+        f"({result['n_train']} items), scored on the 2018-2021 corpora",
+        result,
+    )
+    if "title_only" in result:
+        print(f"  titles alone: {brief(result['title_only'])}")
+    for name, entry in result["per_corpus"].items():
+        titles = entry.get("title_only")
+        extra = f"   titles: {brief(titles)}" if titles else ""
+        print(f"  {name:<20} {brief(entry)}{extra}")
+    print(f"  ({time.perf_counter() - started:.0f} s)")
+    return result
 
 
 def run_artifact(model: TopicModel, items: list[Item], source: str) -> dict[str, Any]:
@@ -197,13 +236,31 @@ def main() -> None:
         action="store_true",
         help="heldout/loco: hashed n-grams only, without the distilled word vectors",
     )
+    parser.add_argument(
+        "--guide",
+        action="store_true",
+        help="loco/oot: train and score on the labelling guide's labels (training/guide.py)",
+    )
+    parser.add_argument("--c", type=float, help="heldout/loco/oot: the inverse regularisation C")
+    parser.add_argument(
+        "--embed-scale", type=float, help="heldout/loco/oot: the word-vector block's norm"
+    )
+    parser.add_argument(
+        "--title-weight", type=float, help="heldout/loco/oot: weight of the title-only views"
+    )
     args = parser.parse_args()
     settings = TrainSettings(word_vectors=None) if args.no_word_vectors else TrainSettings()
+    if args.c is not None:
+        settings = dataclasses.replace(settings, c=args.c)
+    if args.title_weight is not None:
+        settings = dataclasses.replace(settings, title_weight=args.title_weight)
+    if args.embed_scale is not None:
+        settings = dataclasses.replace(settings, embed_scale=args.embed_scale)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
-    unknown = set(protocols) - {"heldout", "loco", "artifact", "speed"}
+    unknown = set(protocols) - {"heldout", "loco", "oot", "artifact", "speed"}
     if unknown:
         raise SystemExit(f"unknown protocols {sorted(unknown)}")
-    needs_corpora = {"heldout", "loco"} & set(protocols) or (
+    needs_corpora = {"heldout", "loco", "oot"} & set(protocols) or (
         "artifact" in protocols and args.jsonl is None
     )
     if needs_corpora and not args.corpora.is_dir():
@@ -217,7 +274,9 @@ def main() -> None:
             only = corpus_names(args.corpus) if args.corpus else None
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
-        figures["loco"] = run_loco(args.corpora, args.seed, only, settings)
+        figures["loco"] = run_loco(args.corpora, args.seed, only, settings, args.guide)
+    if "oot" in protocols:
+        figures["oot"] = run_oot(args.corpora, args.seed, settings, args.guide)
     if "artifact" in protocols or "speed" in protocols:
         model = load_model(args.artifact)
         if "artifact" in protocols:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 import redis
 import redis.asyncio
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
@@ -32,11 +33,15 @@ from pydantic import (
 
 from config.settings import Settings, redact_url
 from newswire import metrics, sse
+from newswire.classify import classify_records
 from newswire.dlq import check_entries, is_entry_id
 from newswire.dlq import replay as replay_entries
 from producer.client import Publisher, PushReport
 from producer.loader import Item, Refusal, load_bytes
 from worker.listing import ArticleFilter, InvalidCursor, Order, Page, decode_cursor, epoch_seconds
+from worker.model import load_model
+from worker.pipeline.classify import TopicModel
+from worker.pipeline.errors import ModelError
 from worker.store import Store
 
 __all__ = ["KINDS", "RETRY_AFTER_SECONDS", "SOURCE", "make_api"]
@@ -113,6 +118,15 @@ class ReplayAnswer(BaseModel):
 class Purged(BaseModel):
     purged: int
     missing: int
+
+
+class Classified(BaseModel):
+    """One text's topic, its probability and every label's (POST /v1/classify)."""
+
+    topic: str
+    confidence: float
+    scores: dict[str, float]
+    model_version: str
 
 
 class NothingQueued(BaseModel):
@@ -491,5 +505,73 @@ def make_api(settings: Settings) -> FastAPI:
                 "no live worker: none has sent a heartbeat within its NEWSWIRE_DEAD_AFTER"
             )
         return {"status": "ready", "workers": len(live)}
+
+    # POST /v1/classify: the topic model, loaded on first use (the other routes
+    # never need it), shared by the request threads: it is read-only.
+    models: list[TopicModel] = []
+    loading = threading.Lock()
+
+    def model() -> TopicModel:
+        with loading:
+            if not models:
+                models.append(load_model(settings.model_path))
+            return models[0]
+
+    def classify_body(body: bytes, kind: str) -> Classified | list[Classified]:
+        if kind == "text":
+            try:
+                records: object = {"text": body.decode("utf-8")}
+            except UnicodeDecodeError as exc:
+                raise HTTPException(422, f"the body is not UTF-8 (byte {exc.start})") from None
+        else:
+            try:
+                records = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise HTTPException(
+                    422, f"not valid JSON ({exc.msg} at character {exc.pos + 1})"
+                ) from None
+        many = isinstance(records, list)
+        items = records if isinstance(records, list) else [records]
+        if not items or len(items) > settings.max_batch_articles:
+            raise HTTPException(
+                422,
+                f"a list of 1 to {settings.max_batch_articles} items is needed "
+                f"(NEWSWIRE_MAX_BATCH_ARTICLES), got {len(items)}",
+            )
+        try:
+            found = [Classified(**r) for r in classify_records(model(), items)]
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        except ModelError as exc:
+            raise HTTPException(500, f"the topic model cannot be loaded: {exc}") from None
+        return found if many else found[0]
+
+    @api.post(
+        "/v1/classify",
+        response_model=Classified | list[Classified],
+        dependencies=v1,
+        responses={
+            413: {"description": "Over NEWSWIRE_MAX_PAYLOAD_BYTES"},
+            415: {"description": "Not application/json or text/plain"},
+            422: {"description": "Not JSON, not UTF-8, or an item with nothing to classify"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def post_classify(request: Request) -> Classified | list[Classified]:
+        """The topic of a JSON object with title/body/text, of each object of a
+        list of them, or of a plain text; nothing is stored or queued."""
+        kind = KINDS.get(_media_type(request))
+        if kind not in ("json", "text"):
+            raise HTTPException(415, "Content-Type must be application/json or text/plain")
+        body = await _body(request, settings.max_payload_bytes, "NEWSWIRE_MAX_PAYLOAD_BYTES")
+        return await run_in_threadpool(classify_body, body, kind)
 
     return api

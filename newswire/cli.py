@@ -695,7 +695,10 @@ def serve(host: str, port: int) -> None:
     help="Artifact to write (default: the shipped model).",
 )
 @click.option("--seed", default=13, show_default=True)
-def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -> None:
+@click.option(
+    "--guide", is_flag=True, help="Corpora: relabel by the labelling guide's rules first."
+)
+def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int, guide: bool) -> None:
     """Rebuild the topic model, reproducibly, from labeled data."""
     import training
     from worker.model import DEFAULT_ARTIFACT
@@ -705,11 +708,129 @@ def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -
     else:
         if not corpora.is_dir():
             raise click.ClickException(f"no corpora folder at {corpora}")
-        model, report = training.train(corpora, seed=seed)
+        model, report = training.train(corpora, seed=seed, guide=guide)
     target = out_path or DEFAULT_ARTIFACT
     training.write_artifact(model, target)
     _print_json(report)
     out.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+def _load_model(path: Path | None) -> Any:
+    """The topic model ``path`` names, else NEWSWIRE_MODEL_PATH's, else the shipped one."""
+    from worker.model import load_model
+    from worker.pipeline.errors import ModelError
+
+    try:
+        return load_model(path or _settings().model_path)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.argument("source", default="-", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Model artifact (default: NEWSWIRE_MODEL_PATH, else the shipped model).",
+)
+def classify(source: Any, as_json: bool, model_path: Path | None) -> None:
+    """Topic of each line of SOURCE (a file, or - for stdin): plain text, or JSON
+    with title/body/text. Needs no Redis or worker."""
+    import orjson
+
+    from newswire.classify import CHUNK, Refused, classify_lines, describe, result_dict
+
+    model = _load_model(model_path)
+    refused = 0
+    # Typed at a terminal: answer each line as it comes.
+    chunk = 1 if source.isatty() else CHUNK
+    write = sys.stdout.buffer.write
+    try:
+        for number, result in classify_lines(model, source, chunk):
+            if isinstance(result, Refused):
+                refused += 1
+                sys.stdout.flush()
+                click.echo(f"line {number}: {result.reason}", err=True)
+            elif as_json:
+                write(orjson.dumps({"line": number, **result_dict(result)}) + b"\n")
+            else:
+                write(f"{number}\t{describe(result)}\n".encode())
+            if chunk == 1:
+                sys.stdout.flush()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (| head): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source.name}: {exc}") from None
+    if refused:
+        click.echo(f"{refused} line(s) refused", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--since",
+    help="Only articles ingested from then: an ISO date or date-time (UTC unless it "
+    "says) or an age: 30m, 12h, 7d, 2w.",
+)
+@click.option("--topic", help="Only articles stored under this topic (as for `results`).")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Model artifact (default: NEWSWIRE_MODEL_PATH, else the shipped model).",
+)
+@click.option(
+    "--batch",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Articles per round trip to Redis.",
+)
+def reclassify(since: str | None, topic: str | None, model_path: Path | None, batch: int) -> None:
+    """Run the current topic model over stored articles, updating each one's
+    topic, scores, indexes and counters atomically; safe to stop and run again.
+    Prints a JSON summary."""
+    from newswire.reclassify import parse_since
+    from newswire.reclassify import reclassify as run
+    from worker.relabel import Relabeller
+
+    try:
+        start = None if since is None else parse_since(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--since'") from None
+    model = _load_model(model_path)
+    with _store() as store:
+        if topic is not None:
+            try:
+                topic = topic_name(topic, _topics(store))
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--topic'") from None
+        relabeller = Relabeller(store.redis, store.keys)
+        progress = Progress(
+            TextColumn("reclassifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        )
+        task = progress.add_task("reclassify", total=relabeller.count(start))
+        with progress:
+            summary = run(
+                relabeller,
+                model,
+                since=start,
+                topic=topic,
+                page_size=batch,
+                on_page=lambda n: progress.advance(task, n),
+            )
+    _print_json(summary.as_dict())
+    if summary.interrupted:
+        sys.exit(130)
 
 
 @main.command(name="eval")
@@ -722,14 +843,30 @@ def train(corpora: Path, jsonl: Path | None, out_path: Path | None, seed: int) -
 @click.option("--heldout/--no-heldout", default=True, help="The held-out split of all corpora.")
 @click.option("--loco/--no-loco", default=True, help="Leave each corpus out (a fit each: slow).")
 @click.option(
+    "--out-of-time/--no-out-of-time",
+    default=True,
+    help="Fit on the corpora dated before 2015, score those of 2018-2021 (one fit).",
+)
+@click.option(
     "--corpus",
     "left_out",
     multiple=True,
     help="Leave out only this corpus (repeatable; default: each in turn).",
 )
 @click.option("--seed", default=13, show_default=True)
+@click.option(
+    "--guide",
+    is_flag=True,
+    help="Leave-one-out and out-of-time: train and score on the labelling guide's labels.",
+)
 def evaluate(
-    corpora: Path, heldout: bool, loco: bool, left_out: tuple[str, ...], seed: int
+    corpora: Path,
+    heldout: bool,
+    loco: bool,
+    out_of_time: bool,
+    left_out: tuple[str, ...],
+    seed: int,
+    guide: bool,
 ) -> None:
     """Score the training procedure on held-out items and on corpora left out (JSON)."""
     import training
@@ -744,7 +881,10 @@ def evaluate(
     if heldout:
         report["heldout"] = training.heldout_report(corpora, seed=seed)
     if loco:
-        report["loco"] = training.evaluate_loco(corpora, seed=seed, only=only)
+        report["loco"] = training.evaluate_loco(corpora, seed=seed, only=only, guide=guide)
+        report["loco_summary"] = training.loco_summary(report["loco"])
+    if out_of_time:
+        report["out_of_time"] = training.evaluate_out_of_time(corpora, seed=seed, guide=guide)
     _print_json(report)
 
 

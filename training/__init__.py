@@ -52,14 +52,20 @@ from training.corpora import (
     views,
 )
 from training.evaluate import (
+    AFTER_2018,
+    BEFORE_2015,
     evaluate_heldout,
     evaluate_loco,
+    evaluate_out_of_time,
     heldout_report,
+    loco_summary,
     metrics,
 )
 from training.fit import DEFAULT_WORD_VECTORS, TrainSettings, load_word_vectors
 
 __all__ = [
+    "AFTER_2018",
+    "BEFORE_2015",
     "CORPORA",
     "DEFAULT_VERSION",
     "DEFAULT_WORD_VECTORS",
@@ -72,10 +78,12 @@ __all__ = [
     "deduplicate",
     "evaluate_heldout",
     "evaluate_loco",
+    "evaluate_out_of_time",
     "heldout_report",
     "load_corpora",
     "load_jsonl",
     "load_word_vectors",
+    "loco_summary",
     "metrics",
     "train",
     "train_items",

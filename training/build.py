@@ -32,6 +32,7 @@ def train_items(
     version: str = DEFAULT_VERSION,
     corpus_terms: dict[str, str] | None = None,
     settings: TrainSettings | None = None,
+    labelling: dict[str, Any] | None = None,
 ) -> tuple[TopicModel, dict[str, Any]]:
     """De-duplicate ``items``, evaluate on held-out splits, refit on all, return the model.
 
@@ -93,6 +94,7 @@ def train_items(
             ),
         },
         "heldout": heldout,
+        **({"labelling": labelling} if labelling else {}),
         "trainer": {"numpy": np.__version__, "scikit-learn": sklearn.__version__},
     }
     model = TopicModel(
@@ -124,9 +126,17 @@ def train(
     corpora: Sequence[str] | None = None,
     version: str = DEFAULT_VERSION,
     settings: TrainSettings | None = None,
+    guide: bool = False,
 ) -> tuple[TopicModel, dict[str, Any]]:
-    """Train the default 4-topic model on the corpora in ``corpora_dir`` (default: all)."""
+    """Train the default 4-topic model on the corpora in ``corpora_dir`` (default: all);
+    with ``guide``, on the labelling guide's labels (:mod:`training.guide`)."""
+    from training.guide import GUIDE_VERSION, relabel
+
     items = load_corpora(corpora_dir, corpora)
+    labelling = None
+    if guide:
+        items, moved = relabel(items)
+        labelling = {"rules": GUIDE_VERSION, "moved": moved}
     return train_items(
         items,
         labels=DEFAULT_LABELS,
@@ -136,6 +146,7 @@ def train(
         version=version,
         corpus_terms={c.name: c.terms for c in CORPORA},
         settings=settings,
+        labelling=labelling,
     )
 
 

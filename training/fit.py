@@ -96,6 +96,7 @@ class TrainSettings:
     word_vectors: Path | None = DEFAULT_WORD_VECTORS  # None: hashed n-grams only
     embed_dims: int = EMBED_DIMS
     embed_scale: float = EMBED_SCALE
+    title_weight: float = 1.0  # sample weight of the title-only views in the fit
 
     def embedding(self) -> WordVectors | None:
         if self.word_vectors is None:
@@ -111,7 +112,9 @@ class TrainSettings:
                 "dims": self.embed_dims,
                 "scale": self.embed_scale,
             }
+        extra = {} if self.title_weight == 1.0 else {"title_weight": self.title_weight}
         return {
+            **extra,
             "n_features": self.n_features,
             "word_vectors": vectors,
             "featurizer": FEATURIZER,
@@ -248,7 +251,13 @@ class Fitted:
         return result
 
 
-def _fit(tf: Any, y: npt.NDArray[np.int64], n_labels: int, settings: TrainSettings) -> Fitted:
+def _fit(
+    tf: Any,
+    y: npt.NDArray[np.int64],
+    n_labels: int,
+    settings: TrainSettings,
+    sample_weight: npt.NDArray[np.float64] | None = None,
+) -> Fitted:
     """Multinomial logistic regression on the tf rows ``tf``."""
     import warnings
 
@@ -270,7 +279,7 @@ def _fit(tf: Any, y: npt.NDArray[np.int64], n_labels: int, settings: TrainSettin
     # One BLAS thread: floating-point sums in a fixed order, byte-identical results.
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(x, y)
+        clf.fit(x, y, sample_weight=sample_weight)
     weights = np.zeros((n_rows, n_labels), dtype=np.float32)
     bias = np.full(n_labels, -30.0, dtype=np.float32)  # labels absent from the data
     if len(present) == 2:  # sklearn fits one logit; spread it as +-z/2 over the two labels
@@ -293,7 +302,12 @@ def fit_items(
     item of ``exclude`` (the held-out items)."""
     items = [*train, *(augment(train, exclude) if settings.augment else [])]
     tf = feature_matrix([i.text for i in items], settings)
-    return _fit(tf, label_ids(items, labels), len(labels), settings)
+    weight = None
+    if settings.title_weight != 1.0:
+        weight = np.array(
+            [settings.title_weight if i.corpus.endswith(":title") else 1.0 for i in items]
+        )
+    return _fit(tf, label_ids(items, labels), len(labels), settings, weight)
 
 
 def fit_temperature(logits: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> float:
