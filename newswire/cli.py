@@ -156,7 +156,7 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
     from celery import signals
 
     from config.embedded import start_shared
-    from worker.app import make_celery
+    from worker.app import consumed_queues, make_celery
     from worker.logging import configure_logging, get_logger
     from worker.pipeline.errors import ModelError
 
@@ -177,6 +177,7 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
     log.info(
         "worker.starting",
         redis=redact_url(settings.redis_url_value or ""),
+        broker=redact_url(settings.broker_url_value or ""),
         queue=settings.queue,
         concurrency=app.conf.worker_concurrency,  # the effective one: per core by default
     )
@@ -203,7 +204,7 @@ def worker(concurrency: int | None, quiet: bool | None) -> None:
     argv = [
         "worker",
         "-Q",
-        settings.queue,
+        ",".join(consumed_queues(settings)),
         "--loglevel",
         settings.log_level,
         "--without-mingle",

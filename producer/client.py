@@ -37,9 +37,11 @@ class Publisher:
         self.app = Celery("newswire-producer", set_as_current=False)
         self.app.conf.update(
             broker_config(
-                settings.require_redis_url(),
+                settings.require_broker_url(),
                 queue=settings.queue,
                 visibility_timeout=settings.visibility_timeout,
+                sentinel_master=settings.sentinel_master,
+                max_deliveries=settings.max_deliveries,
             )
         )
 
@@ -61,6 +63,9 @@ class Publisher:
             queue=self.settings.queue,
             retry=True,
             retry_policy={"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5},
+            # With RabbitMQ (publisher confirms): how long to wait for its
+            # ack; without one, send raises and the push reports it.
+            confirm_timeout=30,
         )
         return message.batch_id
 

@@ -9,19 +9,19 @@ from __future__ import annotations
 import os
 import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 from celery import Celery, signals
 
 from config.resolve import resolve_redis
 from config.settings import Settings
+from worker.amqp import AMQP_SCHEMES, dead_queue
 from worker.contract import TASK_PROCESS_BATCH, broker_config
 from worker.logging import connect_celery_signals
 from worker.reliability import rejected_letter
 from worker.store import Store
 from worker.tasks import Runtime, register_tasks
 
-__all__ = ["build_runtime", "make_celery", "worker_config"]
+__all__ = ["build_runtime", "consumed_queues", "make_celery", "worker_config"]
 
 
 def worker_config(settings: Settings) -> dict[str, Any]:
@@ -53,12 +53,22 @@ def worker_config(settings: Settings) -> dict[str, Any]:
 
 
 def _hardened_transport(settings: Settings) -> dict[str, Any]:
-    """kombu's Redis transport with queue entries checked as they are read
-    (worker.transport); other brokers keep their own."""
-    scheme = urlsplit(settings.require_redis_url()).scheme
-    return (
-        {"broker_transport": "worker.transport:Transport"} if scheme in ("redis", "rediss") else {}
-    )
+    """kombu's Redis transports with queue entries checked as they are read
+    (worker.transport); RabbitMQ checks its own messages' framing."""
+    transport = {
+        "redis": "worker.transport:Transport",
+        "rediss": "worker.transport:Transport",
+        "sentinel": "worker.transport:SentinelTransport",
+    }.get(settings.broker_scheme)
+    return {"broker_transport": transport} if transport else {}
+
+
+def consumed_queues(settings: Settings) -> list[str]:
+    """The queues a worker takes messages from: with RabbitMQ, the
+    dead-letter queue too (worker.amqp)."""
+    if settings.broker_scheme in AMQP_SCHEMES:
+        return [settings.queue, dead_queue(settings.queue)]
+    return [settings.queue]
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -73,9 +83,11 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("newswire", set_as_current=False)
     app.conf.update(
         broker_config(
-            settings.require_redis_url(),
+            settings.require_broker_url(),
             queue=settings.queue,
             visibility_timeout=settings.visibility_timeout,
+            sentinel_master=settings.sentinel_master,
+            max_deliveries=settings.max_deliveries,
         )
     )
     app.conf.update(worker_config(settings))

@@ -28,7 +28,7 @@ from kombu.utils.encoding import bytes_to_str
 
 from worker.contract import TASK_MALFORMED
 
-__all__ = ["Channel", "Transport", "malformed_reason"]
+__all__ = ["Channel", "SentinelTransport", "Transport", "malformed_reason"]
 
 # An envelope needs these; kombu's Message reads them unguarded.
 _ENVELOPE_FIELDS = ("body", "headers", "properties")
@@ -159,3 +159,11 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):  # type: ignore[misc]
+    """The same checks, on a Redis found through Sentinel."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):  # type: ignore[misc]
+    Channel = SentinelChannel
