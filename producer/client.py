@@ -6,16 +6,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from amqp.exceptions import MessageNacked  # type: ignore[import-untyped]
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from config.settings import Settings
 from producer.loader import Item, Refusal, load_paths
 from worker.contract import TASK_PROCESS_BATCH, BatchMessage, RawArticle, broker_config
 
-__all__ = ["Publisher", "PushReport", "push_paths"]
+__all__ = ["NotConfirmed", "Publisher", "PushReport", "push_paths"]
 
 # Keep one message well under what a Redis list entry comfortably holds.
 MAX_BATCH_BYTES = 16 * 1024 * 1024
+
+
+class NotConfirmed(RuntimeError):
+    """RabbitMQ refused a batch (a publisher confirm came back negative)."""
 
 
 @dataclass
@@ -52,6 +58,21 @@ class Publisher:
                 f"batch of {len(articles)} is over the limit of {self.settings.max_batch_articles}"
             )
         message = BatchMessage.of(list(articles))
+        try:
+            self._send(message)
+        except (MessageNacked, OperationalError) as exc:
+            # kombu retries a nack as a recoverable error, then raises
+            # OperationalError from it.
+            if not isinstance(exc, MessageNacked) and not isinstance(exc.__cause__, MessageNacked):
+                raise
+            raise NotConfirmed(
+                f"the broker refused batch {message.batch_id} of {len(articles)} articles "
+                "(a negative publisher confirm: the queue is full or the broker is low on "
+                "resources); nothing of it was queued"
+            ) from exc
+        return message.batch_id
+
+    def _send(self, message: BatchMessage) -> None:
         self.app.send_task(
             TASK_PROCESS_BATCH,
             args=[message.model_dump(mode="json")],
@@ -67,7 +88,6 @@ class Publisher:
             # ack; without one, send raises and the push reports it.
             confirm_timeout=30,
         )
-        return message.batch_id
 
     def publish(
         self,
