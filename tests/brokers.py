@@ -74,6 +74,8 @@ class RabbitNode:
         (self.folder / "rabbitmq.conf").write_text(
             f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
             "loopback_users = none\n"
+            # rabbitmqctl's queue counts refreshed every second (5 by default).
+            "collect_statistics_interval = 1000\n"
             "log.console = true\nlog.console.level = warning\nlog.file = false\n"
         )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.chaos import run_chaos
 from config.settings import Settings
 from producer.client import NotConfirmed, Publisher
 from tests.brokers import RabbitNode
@@ -197,3 +198,22 @@ def test_a_poison_message_is_dead_lettered_by_the_queues_delivery_limit(
     finally:
         stop.set()
         worker.stop()
+
+
+@pytest.mark.timeout(400)
+def test_chaos_with_rabbitmq_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
+    r = run_chaos(tmp_path, payloads=1000, workers=2, concurrency=1, main_kills=1, child_kills=1,
+                  redis_restarts=0, broker="amqp", broker_restarts=1, paragraphs=30,
+                  batch_size=50, seed=5, budget=250)  # fmt: skip
+    faults = r["faults"]
+    assert [f for f in faults if f.get("missed")] == []
+    assert sorted(f["fault"] for f in faults) == ["child", "main", "rabbit"]
+    for f in faults:
+        assert f["batches"], f  # each struck a batch in flight
+        assert f["redelivered"], f  # which came back and was delivered again
+        assert f["done_after_s"] is not None and f["done_after_s"] <= 30, f
+    assert r["lost"] == 0
+    assert r["stored_twice"] == 0
+    assert r["stored"] + r["duplicates"] + r["dead_lettered"] + r["refused"] == r["pushed"]
+    assert r["stored"] == r["indexed"] == r["generated_article"]
+    assert r["duplicates"] == r["generated_duplicate"]
