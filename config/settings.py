@@ -145,7 +145,7 @@ class Settings(BaseSettings):
         description="Seconds WAIT may take; fewer replicas by then: the batch is retried.",
     )
 
-    @field_validator("redis_url", "api_token", "broker_url", mode="before")
+    @field_validator("redis_url", "api_token", "broker_url", "sentinel_master", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -133,6 +133,12 @@ def test_a_sentinel_url_needs_the_masters_name() -> None:
         assert settings(**values, sentinel_master="mymaster").sentinel_master == "mymaster"
 
 
+def test_empty_broker_and_master_variables_mean_unset() -> None:
+    # As docker-compose.yml passes them when a profile is not used.
+    s = settings(redis_url="redis://store:6379/0", broker_url="", sentinel_master="")
+    assert s.broker_url is None and s.sentinel_master is None
+
+
 def test_a_store_behind_sentinel_waits_for_one_replica_by_default() -> None:
     sentinel = "sentinel://10.0.0.1:26379/0"
     assert settings(redis_url="redis://store:6379/0").replicas_to_wait == 0
