@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.payloads import generate  # noqa: E402
+from bench.throughput import redis_cpu, tree_cpu  # noqa: E402
 from config.embedded import EmbeddedRedis  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from producer.client import Publisher  # noqa: E402
@@ -95,7 +96,7 @@ def one_run(
     env.update(NEWSWIRE_REDIS_URL=redis_url, NEWSWIRE_KEY_PREFIX=prefix, NEWSWIRE_QUEUE=queue)
     if broker == "amqp":
         env["NEWSWIRE_BROKER_URL"] = rabbit.url
-    client = connect(redis_url)
+    client: Any = connect(redis_url)  # untyped replies, as in the Store
     store = Store(client, Keys(prefix), replay_ttl=3600, events_maxlen=10**7)
     worker = start_worker(env, tmp / f"{queue}.log", args.workers)
     try:
@@ -103,6 +104,8 @@ def one_run(
             pub.send([generate(1, seed=99, start=10**9 + run)[0].article])  # warm-up
             wait_processed(store, 1, 120)
             mem0 = client.info("memory")["used_memory"]
+            assert rabbit.process is not None
+            rcpu0, qcpu0 = redis_cpu(client), tree_cpu(rabbit.process.pid)
             started = time.time()
             for at in range(0, len(raws), args.batch_size):
                 pub.send(raws[at : at + args.batch_size])
@@ -112,9 +115,13 @@ def one_run(
         took = int(entry.split("-")[0]) / 1000 - started
         stored = store.stats().get("stored", 0) - 1
         mem = client.info("memory")["used_memory"] - mem0
+        n = len(raws)
+        rcpu, qcpu = redis_cpu(client) - rcpu0, tree_cpu(rabbit.process.pid) - qcpu0
         return {"broker": broker, "throughput": len(raws) / took, "seconds": took,
                 "push_rate": len(raws) / pushed, "stored": stored,
-                "redis_bytes_per_stored": mem / max(stored, 1)}  # fmt: skip
+                "redis_bytes_per_stored": mem / max(stored, 1),
+                "redis_cpu_ms_per_article": rcpu / n * 1e3,
+                "rabbitmq_cpu_ms_per_article": qcpu / n * 1e3 * (broker == "amqp")}  # fmt: skip
     finally:
         stop(worker)
         client.close()
@@ -134,16 +141,57 @@ def side_by_side(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 kib = r["redis_bytes_per_stored"] / 1024
                 print(f"  round {rnd + 1} {b:<5}  {r['throughput']:7.1f} articles/s  "
                       f"({r['seconds']:.1f} s; push {r['push_rate']:.0f}/s; "
-                      f"{kib:.1f} KiB Redis per stored)")  # fmt: skip
+                      f"{kib:.1f} KiB Redis per stored; CPU per article: Redis "
+                      f"{r['redis_cpu_ms_per_article']:.3f} ms, RabbitMQ "
+                      f"{r['rabbitmq_cpu_ms_per_article']:.3f} ms)")  # fmt: skip
             ratio = this["amqp"]["throughput"] / this["redis"]["throughput"]
             ratios.append(ratio)
             print(f"  round {rnd + 1} ratio RabbitMQ / Redis: {ratio:.2f}")
+        backlog = queued_memory(raws, srv.url, rabbit, args)
     med = {
         b: statistics.median(r["throughput"] for r in runs if r["broker"] == b)
         for b in ("redis", "amqp")
     }
     return {"median_redis": med["redis"], "median_amqp": med["amqp"],
-            "ratio_of_medians": med["amqp"] / med["redis"], "round_ratios": ratios}  # fmt: skip
+            "ratio_of_medians": med["amqp"] / med["redis"], "round_ratios": ratios,
+            **backlog}  # fmt: skip
+
+
+def queued_memory(
+    raws: list[RawArticle], redis_url: str, rabbit: RabbitNode, args: argparse.Namespace
+) -> dict[str, float]:
+    """Broker memory per article waiting in the queue (no worker running):
+    Redis's used_memory, RabbitMQ's Erlang VM total, before and after."""
+    found: dict[str, float] = {}
+    client = connect(redis_url)
+    try:
+        for broker in ("redis", "amqp"):
+            queue = f"backlog-{broker}"
+            extra = {"broker_url": rabbit.url} if broker == "amqp" else {}
+            settings = Settings(redis_url=redis_url, queue=queue, _env_file=None,
+                                **extra)  # type: ignore[arg-type]  # fmt: skip
+
+            def memory(broker: str = broker) -> int:
+                if broker == "redis":
+                    return int(client.info("memory")["used_memory"])
+                out = rabbit.ctl("eval", "erlang:memory(total).").stdout.strip()
+                return int(out)
+
+            with Publisher(settings) as pub:
+                pub.send(raws[:1])  # declares the queue
+                time.sleep(2)
+                before = memory()
+                for at in range(1, len(raws), args.batch_size):
+                    pub.send(raws[at : at + args.batch_size])
+            time.sleep(3)  # RabbitMQ's memory settles
+            found[f"{broker}_queued_bytes_per_article"] = (memory() - before) / (len(raws) - 1)
+            if broker == "redis":
+                client.delete(queue)
+            else:
+                rabbit.ctl("delete_queue", queue)
+    finally:
+        client.close()
+    return found
 
 
 def failover(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -152,7 +200,7 @@ def failover(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with SentinelGroup(tmp / "sentinel", replicas=2, sentinels=3, master_name=master) as group:
         url = group.url()
         settings = Settings(redis_url=url, sentinel_master=master, key_prefix="fo", queue="fo",
-                            _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+                            _env_file=None)  # fmt: skip
         env = base_env()
         env.update(NEWSWIRE_REDIS_URL=url, NEWSWIRE_SENTINEL_MASTER=master,
                    NEWSWIRE_KEY_PREFIX="fo", NEWSWIRE_QUEUE="fo",
@@ -181,12 +229,14 @@ def failover(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             wait_processed(store, len(raws), 600)
             done = time.monotonic() - killed
             stats = store.stats()
-            hashes = [json.loads(store.redis.get(k))["body_hash"]
-                      for k in store.redis.scan_iter(match="fo:article:*", count=1000)]  # fmt: skip
+            records = [json.loads(store.redis.get(k))
+                       for k in store.redis.scan_iter(match="fo:article:*", count=1000)]  # fmt: skip
+            hashes = [r["body_hash"] for r in records if "duplicate_of" not in r]
             return {"articles": len(raws), "in_flight_at_kill": len(raws) - before,
                     "promoted_s": round(promoted, 1), "first_stored_again_s": round(resumed, 1),
                     "all_stored_s": round(done, 1), "stored": stats.get("stored", 0),
-                    "lost": len(raws) - stats.get("stored", 0),
+                    "duplicates": stats.get("duplicates", 0),
+                    "lost": len(raws) - stats.get("stored", 0) - stats.get("duplicates", 0),
                     "stored_twice": len(hashes) - len(set(hashes))}  # fmt: skip
         finally:
             stop(worker)
@@ -211,6 +261,8 @@ def main() -> None:
             print(f"median: Redis {r['median_redis']:.1f}/s, RabbitMQ {r['median_amqp']:.1f}/s, "
                   f"RabbitMQ / Redis {r['ratio_of_medians']:.2f} (rounds: "
                   f"{', '.join(f'{x:.2f}' for x in r['round_ratios'])})")  # fmt: skip
+            print(f"queued, no worker: {r['redis_queued_bytes_per_article']:.0f} B per article "
+                  f"in Redis, {r['amqp_queued_bytes_per_article']:.0f} B in RabbitMQ")  # fmt: skip
         if args.failover:
             f = failover(args, Path(tmp))
             print("sentinel failover: " + ", ".join(f"{k} {v}" for k, v in f.items()))
