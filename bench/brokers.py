@@ -229,8 +229,8 @@ def failover(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             wait_processed(store, len(raws), 600)
             done = time.monotonic() - killed
             stats = store.stats()
-            records = [json.loads(store.redis.get(k))
-                       for k in store.redis.scan_iter(match="fo:article:*", count=1000)]  # fmt: skip
+            keys = store.redis.scan_iter(match="fo:article:*", count=1000)
+            records = [json.loads(store.redis.get(k)) for k in keys]
             hashes = [r["body_hash"] for r in records if "duplicate_of" not in r]
             return {"articles": len(raws), "in_flight_at_kill": len(raws) - before,
                     "promoted_s": round(promoted, 1), "first_stored_again_s": round(resumed, 1),
