@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from config.settings import Settings, redact_url
 from producer.client import Publisher, PushReport
 from producer.loader import Item, Refusal, load_bytes
+from worker.backlog import Backlog
 from worker.store import Store
 
 __all__ = ["KINDS", "RETRY_AFTER_SECONDS", "SOURCE", "make_api"]
@@ -105,6 +106,7 @@ def make_api(settings: Settings) -> FastAPI:
     url = settings.require_redis_url()
     token = settings.api_token.get_secret_value().encode() if settings.api_token else None
     store = Store.from_settings(settings)
+    backlog = Backlog(settings, store.redis, every=1.0)
     publisher = Publisher(settings)
     # One Celery producer shared by the request threads: one send at a time.
     publishing = threading.Lock()
@@ -172,7 +174,7 @@ def make_api(settings: Settings) -> FastAPI:
         kind = KINDS.get(_media_type(request))
         if kind is None:
             raise HTTPException(415, f"Content-Type must be one of {', '.join(KINDS)}")
-        queued = int(await run_in_threadpool(store.redis.llen, settings.queue))
+        queued = await run_in_threadpool(backlog.queued)
         if queued > settings.max_queued:
             raise HTTPException(
                 429,
@@ -211,7 +213,7 @@ def make_api(settings: Settings) -> FastAPI:
     def get_stats() -> dict[str, int]:
         """The counters, as `newswire stats --json` prints them."""
         counters = store.stats()
-        counters["queued_batches"] = int(store.redis.llen(settings.queue))
+        counters["queued_batches"] = backlog.queued()
         return counters
 
     @api.get("/healthz")

@@ -390,8 +390,9 @@ def stats(as_json: bool) -> None:
     """Counters: stored, duplicates, dead-lettered, per topic."""
     with _store() as store:
         counters = store.stats()
-        # kombu keeps a Redis queue as a list named after it
-        counters["queued_batches"] = int(store.redis.llen(_connected().queue))
+        from worker.backlog import Backlog
+
+        counters["queued_batches"] = Backlog(_connected(), store.redis).queued()
     if as_json:
         _print_json(counters)
         return

@@ -102,6 +102,14 @@ def test_a_push_rabbitmq_refuses_is_reported_not_counted_as_queued(
                 confirmed.append(publisher.send([article(n, "more")]))
     # What send returned for is in the queue; what it raised for is not.
     assert rabbit.ready(queue) == len(confirmed) < 6
+    # And `newswire stats` counts them in RabbitMQ's queue, not in Redis.
+    stats = subprocess.run(
+        [sys.executable, "-m", "newswire.cli", "stats", "--json"],
+        env=worker_env(redis_url, NEWSWIRE_BROKER_URL=rabbit.url, NEWSWIRE_QUEUE=queue),
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["queued_batches"] == len(confirmed)
     rabbit.ctl("clear_policy", f"cap-{queue}")
 
 
