@@ -11,8 +11,9 @@ so runs never dedup against each other.
 
 Failover (``--failover``): Redis behind Sentinel (a master, two replicas,
 three sentinels) as store and broker, the master SIGKILLed once the first
-batch of ``--failover-articles`` is stored, the others in flight: the seconds until a replica is promoted,
-until the first article is stored again, until all are; lost, stored twice.
+batch of ``--failover-articles`` is stored, the others in flight: the
+seconds until a replica is promoted, until the first article is stored
+again, until all are; lost, stored twice.
 
     .venv/bin/python bench/brokers.py [--articles 4000] [--workers 2] [--repeat 3] [--failover]
 """
