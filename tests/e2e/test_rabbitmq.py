@@ -225,3 +225,22 @@ def test_chaos_with_rabbitmq_loses_nothing_and_stores_nothing_twice(tmp_path: Pa
     assert r["stored"] + r["duplicates"] + r["dead_lettered"] + r["refused"] == r["pushed"]
     assert r["stored"] == r["indexed"] == r["generated_article"]
     assert r["duplicates"] == r["generated_duplicate"]
+
+
+@pytest.mark.parametrize("command", ["push", "worker"])
+def test_a_broker_url_without_a_scheme_stops_the_command_in_one_line(
+    command: str, tmp_path: Path
+) -> None:
+    page = tmp_path / "page.txt"
+    page.write_text("A Title - Desk\n" + "Some words of a body. " * 30)
+    args = {"push": [str(page)], "worker": ["-c", "1"]}[command]
+    result = subprocess.run(
+        [sys.executable, "-m", "newswire.cli", command, *args],
+        env=worker_env("redis://127.0.0.1:1/0", NEWSWIRE_BROKER_URL="rabbit:5672"),
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "NEWSWIRE_BROKER_URL" in lines[0]
+    assert "amqp://rabbit:5672//" in lines[0]  # what to write instead
