@@ -470,6 +470,8 @@ def run_chaos(
                 fault["redelivered"] = all(
                     len(watch.deliveries(b["task_id"])) > 1 for b in fault["batches"]
                 )
+            elif fault["fault"] == "redis" and "batches" in fault:
+                fault["store_retries"] = len(watch.retries) - fault["retries_before"]
             if "batches" in fault:
                 # From the fault to the last of its batches done (stored,
                 # dead-lettered or handed back) by a later delivery.
@@ -479,8 +481,6 @@ def run_chaos(
                     if all(e is not None and e > fault["at"] for e in ends)
                     else None
                 )
-            elif fault["fault"] == "redis" and "batches" in fault:
-                fault["store_retries"] = len(watch.retries) - fault["retries_before"]
         result: dict[str, Any] = {
             "pushed": payloads,
             "refused": len(report.refused),
