@@ -122,10 +122,10 @@ class RabbitNode:
         raise RuntimeError(f"rabbitmq-server did not start:\n{self.log_tail()}")
 
     def _answers(self) -> bool:
-        from kombu import Connection
+        from kombu.connection import Connection
 
         try:
-            with Connection(self.url, connect_timeout=2) as conn:
+            with Connection(self.url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
                 conn.connect()
                 return True
         except Exception:
@@ -148,9 +148,9 @@ class RabbitNode:
         """Messages ready in ``queue`` (not delivered, or given back), as
         RabbitMQ's queue says at once (rabbitmqctl's counts of a quorum queue
         lag behind)."""
-        from kombu import Connection
+        from kombu.connection import Connection
 
-        with Connection(self.url, connect_timeout=5) as conn:
+        with Connection(self.url, connect_timeout=5) as conn:  # type: ignore[no-untyped-call]
             return int(conn.default_channel.queue_declare(queue, passive=True).message_count)
 
     def stop(self) -> None:

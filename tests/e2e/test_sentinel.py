@@ -34,9 +34,9 @@ def group(tmp_path: Path) -> Iterator[SentinelGroup]:
         yield g
 
 
-def sentinel_settings(group: SentinelGroup, tmp_path: Path, **extra: object) -> Settings:
+def sentinel_settings(group: SentinelGroup, tmp_path: Path) -> Settings:
     return Settings(redis_url=group.url(), sentinel_master=MASTER, key_prefix=PREFIX,
-                    queue=QUEUE, data_dir=tmp_path, _env_file=None, **extra)  # fmt: skip
+                    queue=QUEUE, data_dir=tmp_path, _env_file=None)  # fmt: skip
 
 
 def sentinel_worker(group: SentinelGroup, log: Path, **env: str) -> WorkerProcess:
