@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError
 from pydantic import BaseModel
 
 from config.settings import Settings, redact_url
-from producer.client import Publisher, PushReport
+from producer.client import NotConfirmed, Publisher, PushReport
 from producer.loader import Item, Refusal, load_bytes
 from worker.backlog import Backlog
 from worker.store import Store
@@ -127,6 +127,11 @@ def make_api(settings: Settings) -> FastAPI:
     @api.exception_handler(OperationalError)
     async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
         return _unavailable(f"Redis unavailable at {redact_url(url)}: {type(exc).__name__}")
+
+    @api.exception_handler(NotConfirmed)
+    async def _refused(_: Request, exc: Exception) -> JSONResponse:
+        # RabbitMQ refused a batch (publisher confirms): retry later.
+        return _unavailable(str(exc))
 
     def authorized(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -101,6 +101,7 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
     from kombu.exceptions import OperationalError
 
     from producer import Publisher, load_paths
+    from producer.client import NotConfirmed
 
     settings = _connected()
     if batch_size:
@@ -116,8 +117,11 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
         with progress, Publisher(settings) as publisher:
             report = publisher.publish(items, on_item=lambda _: progress.advance(task))
     except OperationalError as exc:
-        url = redact_url(settings.redis_url_value or "")
+        url = redact_url(settings.broker_url_value or "")
         raise click.ClickException(f"cannot reach the broker at {url}: {exc}") from None
+    except NotConfirmed as exc:
+        # The batches before it were queued (and confirmed): say so.
+        raise click.ClickException(f"{exc}; the batches before it were queued") from None
     if as_json:
         _print_json(
             {

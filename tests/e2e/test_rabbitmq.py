@@ -110,6 +110,17 @@ def test_a_push_rabbitmq_refuses_is_reported_not_counted_as_queued(
     )  # fmt: skip
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["queued_batches"] == len(confirmed)
+    # `newswire push` says so in one line and fails, as a user would see it.
+    page = tmp_path / "page.txt"
+    page.write_text(article(9, "refused").text or "")
+    pushed = subprocess.run(
+        [sys.executable, "-m", "newswire.cli", "push", str(page)],
+        env=worker_env(redis_url, NEWSWIRE_BROKER_URL=rabbit.url, NEWSWIRE_QUEUE=queue),
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert pushed.returncode == 1
+    [line] = [x for x in pushed.stderr.splitlines() if x.strip()]
+    assert "the broker refused batch" in line and "Traceback" not in pushed.stderr
     rabbit.ctl("clear_policy", f"cap-{queue}")
 
 
