@@ -9,7 +9,13 @@ victim that is busy, a pool process with a batch in flight (its
 SIGKILLs of worker main processes (with their pool) and of single pool
 children, and a Redis restart while every pool process is inside a batch.
 A worker that exits by itself is restarted (as a supervisor would:
-docker-compose.yml's restart policy). At the end it checks that
+docker-compose.yml's restart policy).
+
+With ``--broker amqp`` the queue is a private RabbitMQ node's (the store
+stays on Redis), and the Redis restart is replaced by a RabbitMQ restart
+while every pool process is inside a batch: those batches' acknowledgements
+die with the connection, RabbitMQ gives them out again, and they must change
+nothing. At the end it checks that
 
     stored + duplicates + dead-lettered + refused = pushed, 0 stored twice,
 
@@ -17,7 +23,7 @@ and reports each fault (when, whom, which batch) and whether the killed
 batches were delivered again. Bounded in time; exits non-zero if anything
 was lost or a fault missed its window.
 
-    .venv/bin/python bench/chaos.py [--payloads 5000] [--workers 2]
+    .venv/bin/python bench/chaos.py [--payloads 5000] [--workers 2] [--broker redis|amqp]
 
 With ``--recovery`` it measures instead how soon the batches of a worker
 killed whole come back: two workers at the default heartbeat settings and
@@ -44,6 +50,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -185,6 +193,7 @@ class LogWatch:
     retries: list[dict[str, Any]] = field(default_factory=list)
     requeues: list[dict[str, Any]] = field(default_factory=list)
     durations: list[float] = field(default_factory=list)  # of batches that finished
+    ended: dict[str, float] = field(default_factory=dict)  # task id -> its last end logged
 
     def poll(self, folder: Path) -> None:
         for path in sorted(folder.glob("*.log")):
@@ -206,6 +215,8 @@ class LogWatch:
             self.inflight[int(e["pid"])] = e
             self.starts.append(e)
         elif event in BUSY_EVENTS_END:
+            if e.get("task_id"):
+                self.ended[e["task_id"]] = when(e)
             for pid, started in list(self.inflight.items()):
                 if started.get("task_id") == e.get("task_id"):
                     del self.inflight[pid]
@@ -278,17 +289,26 @@ def run_chaos(
     redis_outage: float = 1.0,
     seed: int = 1,
     budget: float = 600,
+    broker: str = "redis",
+    broker_restarts: int = 0,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     kinds = write_inbox(workdir / "inbox", payloads, seed, paragraphs, html)
     server = start_redis(workdir / "redis")
     port = server.port
+    rabbit = None
+    if broker == "amqp":
+        from tests.brokers import RabbitNode
+
+        rabbit = RabbitNode(workdir / "rabbit").start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
     env.update(
         PYTHONPATH=str(ROOT), NEWSWIRE_REDIS_URL=server.url, NEWSWIRE_KEY_PREFIX=PREFIX,
         NEWSWIRE_VISIBILITY_TIMEOUT="10", NEWSWIRE_TASK_TIME_LIMIT="6",
         NEWSWIRE_RETRY_BACKOFF_MAX="2", NEWSWIRE_LOG_LEVEL="INFO", NEWSWIRE_LOG_FORMAT="json",
     )  # fmt: skip
+    if rabbit is not None:
+        env["NEWSWIRE_BROKER_URL"] = rabbit.url
     chaos = Chaos()
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
@@ -311,6 +331,7 @@ def run_chaos(
                 chaos.restarts.append(f"worker {i} (pid {w.pid}) exited ({w.returncode})")
 
     settings = Settings(redis_url=server.url, key_prefix=PREFIX, batch_size=batch_size,
+                        broker_url=rabbit.url if rabbit else None,
                         _env_file=None)  # type: ignore[call-arg]  # fmt: skip
     client = connect(server.url)
     store = Store(client, Keys(PREFIX), replay_ttl=3600, events_maxlen=10**7)
@@ -356,6 +377,17 @@ def run_chaos(
                     for p in pools[i]:
                         watch.inflight.pop(p, None)
                     return {**fault, "pid": victim.pid, "batches": batches}
+            if action == "rabbit" and rabbit is not None:
+                # With batches in flight (RabbitMQ has no fetch window to
+                # avoid, unlike kombu's Redis transport): their
+                # acknowledgements will find the connection gone, and
+                # RabbitMQ, back, gives the batches out again.
+                restart_began = time.monotonic()
+                rabbit.stop()
+                time.sleep(redis_outage)
+                rabbit.start()
+                return {**fault, "batches": list(busy.values()),
+                        "outage_s": round(time.monotonic() - restart_began, 1)}  # fmt: skip
             if action == "redis":
                 # Every pool process inside a batch it will not finish soon,
                 # so no worker is fetching: kombu takes a message (BRPOP) and
@@ -373,6 +405,7 @@ def run_chaos(
 
         def havoc() -> None:
             plan = ["main"] * main_kills + ["child"] * child_kills + ["redis"] * redis_restarts
+            plan += ["rabbit"] * broker_restarts
             rng.shuffle(plan)
             low, high = WINDOW
             # Evenly spread over the window: fault k of n falls due at the
@@ -388,6 +421,7 @@ def run_chaos(
                     fault = strike(entry[1])
                     if fault is not None:
                         fault["retries_before"] = len(watch.retries)
+                        fault["at"] = time.time()
                         chaos.faults.append(fault)
                         due.remove(entry)
                 time.sleep(0.005)
@@ -403,9 +437,7 @@ def run_chaos(
             time.sleep(0.25)
         # Late redeliveries must change nothing: wait until none can come (no
         # unacknowledged message left in kombu's hash, nothing queued).
-        while (
-            client.hlen("unacked") or client.llen(settings.queue)
-        ) and time.monotonic() - started < budget:
+        while not _drained(client, settings.queue, rabbit) and time.monotonic() - started < budget:
             time.sleep(0.1)
         took = time.monotonic() - started
         watch.poll(logs)
@@ -428,8 +460,23 @@ def run_chaos(
                     any(d > b["delivery"] for d in watch.deliveries(b["task_id"]))
                     for b in fault["batches"]
                 )
+            elif fault["fault"] == "rabbit" and "batches" in fault:
+                # Finished before its acknowledgement was lost: the delivery
+                # count starts again, so count the starts.
+                fault["redelivered"] = all(
+                    len(watch.deliveries(b["task_id"])) > 1 for b in fault["batches"]
+                )
             elif fault["fault"] == "redis" and "batches" in fault:
                 fault["store_retries"] = len(watch.retries) - fault["retries_before"]
+            if "batches" in fault:
+                # From the fault to the last of its batches done (stored,
+                # dead-lettered or handed back) by a later delivery.
+                ends = [watch.ended.get(b["task_id"]) for b in fault["batches"]]
+                fault["done_after_s"] = (
+                    round(max(e for e in ends if e is not None) - fault["at"], 1)
+                    if all(e is not None and e > fault["at"] for e in ends)
+                    else None
+                )
         result: dict[str, Any] = {
             "pushed": payloads,
             "refused": len(report.refused),
@@ -468,6 +515,23 @@ def run_chaos(
                 os.killpg(w.pid, signal.SIGKILL)
         client.close()
         stop_redis(server)
+        if rabbit is not None:
+            rabbit.close()
+
+
+def _drained(client: redis.Redis, queue: str, rabbit: Any) -> bool:
+    """No message left that could still be delivered: none queued, none
+    unacknowledged (kombu's hash in Redis; RabbitMQ's queue counts)."""
+    if rabbit is None:
+        return not (client.hlen("unacked") or client.llen(queue))
+    if rabbit.ready(queue) or rabbit.ready(f"{queue}.dead"):
+        return False
+    # Unacknowledged ones too: rabbitmqctl's counts, which lag a second.
+    time.sleep(2)
+    out = rabbit.ctl("list_queues", "-q", "--no-table-headers", "name", "messages").stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}  # fmt: skip
+    return counts.get(queue, 0) == 0 and counts.get(f"{queue}.dead", 0) == 0
 
 
 def _describe(fault: dict[str, Any]) -> str:
@@ -476,12 +540,17 @@ def _describe(fault: dict[str, Any]) -> str:
         return f"{fault['fault']}: MISSED, no busy victim before {WINDOW[1]:.0%} ({at})"
     batches = ", ".join(f"batch {b['batch_id'][:8]} delivery {b['delivery']}"
                         for b in fault["batches"])  # fmt: skip
+    if fault["fault"] == "rabbit":
+        again = "delivered again" if fault["redelivered"] else "NOT delivered again"
+        return (f"restarted RabbitMQ {at} ({fault['outage_s']}s), during {batches}: {again}, "
+                f"done {fault['done_after_s']}s after")  # fmt: skip
     if fault["fault"] == "redis":
         return (f"restarted Redis {at}, during {batches}: "
                 f"{fault['store_retries']} store retries")  # fmt: skip
     what = "worker main process and its pool" if fault["fault"] == "main" else "pool child"
     again = "delivered again" if fault["redelivered"] else "NOT delivered again"
-    return f"SIGKILL {what} {fault['pid']} {at}, busy with {batches}: {again}"
+    return (f"SIGKILL {what} {fault['pid']} {at}, busy with {batches}: {again}, "
+            f"done {fault['done_after_s']}s after the kill")  # fmt: skip
 
 
 # -- recovery of a worker killed whole ---------------------------------------
@@ -624,6 +693,12 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=3, help="with --recovery")
     ap.add_argument("--json", type=Path, help="with --recovery: write the report there")
+    ap.add_argument(
+        "--broker",
+        choices=["redis", "amqp"],
+        default="redis",
+        help="amqp: a private RabbitMQ node is the broker, restarted mid-run",
+    )
     args = ap.parse_args()
     if args.recovery:
         with tempfile.TemporaryDirectory() as tmp:
@@ -633,10 +708,12 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(report, indent=2) + "\n")
         sys.exit(0 if report["all_stored_s_max"] is not None else 1)
+    amqp = args.broker == "amqp"
     with tempfile.TemporaryDirectory() as tmp:
         r = run_chaos(Path(tmp), payloads=args.payloads, workers=args.workers,
                       concurrency=args.concurrency, paragraphs=args.paragraphs, html=not args.text,
-                      batch_size=args.batch_size, seed=args.seed)  # fmt: skip
+                      batch_size=args.batch_size, seed=args.seed, broker=args.broker,
+                      redis_restarts=int(not amqp), broker_restarts=int(amqp))  # fmt: skip
     faults = r.pop("faults")
     width = max(map(len, r))
     for name, value in r.items():

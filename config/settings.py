@@ -14,10 +14,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["REDIS_SCHEMES", "Settings", "redact_url", "user_state_dir"]
+__all__ = ["BROKER_SCHEMES", "REDIS_SCHEMES", "Settings", "redact_url", "user_state_dir"]
 
-# What the store (redis-py) and the worker's transport (kombu) both take.
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+# What the store (redis-py) and the worker's transport (kombu) both take;
+# sentinel:// with NEWSWIRE_SENTINEL_MASTER.
+REDIS_SCHEMES = ("redis", "rediss", "unix", "sentinel")
+# What NEWSWIRE_BROKER_URL takes: a Redis (kombu's transports) or RabbitMQ.
+BROKER_SCHEMES = ("redis", "rediss", "sentinel", "amqp", "amqps")
 
 
 def user_state_dir() -> Path:
@@ -149,7 +152,32 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("redis_url", "api_token", mode="before")
+    broker_url: SecretStr | None = Field(
+        default=None,
+        description="The queue's broker, apart from the store: redis://, rediss://, "
+        "sentinel:// (with NEWSWIRE_SENTINEL_MASTER), amqp:// or amqps:// (RabbitMQ). "
+        "Unset (or empty): the store's Redis (NEWSWIRE_REDIS_URL) is the broker too.",
+    )
+    sentinel_master: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="The master name Sentinel watches, for a sentinel:// store or broker URL.",
+    )
+    wait_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description="Replicas that must hold a batch's writes (Redis WAIT) before the batch "
+        "is acknowledged. Unset: 1 when the store is behind Sentinel, else 0 (no wait).",
+    )
+    wait_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Seconds WAIT may take; fewer replicas by then: the batch is retried.",
+    )
+
+    @field_validator("redis_url", "api_token", "broker_url", "sentinel_master", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -159,23 +187,26 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
         # Without this, a bare host:port failed later and differently in each
         # command (a ValueError from redis-py, a DNS error from kombu).
-        if value is None:
-            return None
-        url = value.get_secret_value().strip()
-        schemes = ", ".join(f"{s}://" for s in REDIS_SCHEMES[:-1]) + f" or {REDIS_SCHEMES[-1]}://"
-        if "://" not in url:
-            # The value itself only when it cannot hold a password.
-            example = "redis://HOST:6379/0"
-            if "@" not in url and ":" in url:
-                example = f"redis://{url}" + ("" if "/" in url else "/0")
-            raise ValueError(f"no scheme: write it as {example} (it must start with {schemes})")
-        scheme = url.split("://", 1)[0].lower()
-        if scheme not in REDIS_SCHEMES:
-            raise ValueError(
-                f"'{scheme}://' is not a Redis URL: it must start with {schemes}, "
-                "e.g. redis://localhost:6379/0"
-            )
-        return SecretStr(url)
+        return _checked_url(value, REDIS_SCHEMES, "a Redis URL", "redis://localhost:6379/0")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        return _checked_url(value, BROKER_SCHEMES, "a broker URL", "amqp://localhost:5672//")
+
+    @model_validator(mode="after")
+    def _sentinel_named(self) -> Settings:
+        # kombu and redis-py both need the master's name; without it each
+        # failed later with a message about something else.
+        for name, url in (("NEWSWIRE_REDIS_URL", self.redis_url),
+                          ("NEWSWIRE_BROKER_URL", self.broker_url)):  # fmt: skip
+            sentinel = url is not None and _scheme(url.get_secret_value()) == "sentinel"
+            if sentinel and self.sentinel_master is None:
+                raise ValueError(
+                    f"{name} is a sentinel:// URL: set NEWSWIRE_SENTINEL_MASTER to the "
+                    "name of the master the sentinels watch (e.g. mymaster)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _timeouts_fit(self) -> Settings:
@@ -230,3 +261,60 @@ class Settings(BaseSettings):
 
     def with_redis(self, url: str) -> Settings:
         return self.model_copy(update={"redis_url": SecretStr(url)})
+
+    @property
+    def broker_url_value(self) -> str | None:
+        """The broker's URL: NEWSWIRE_BROKER_URL, else the store's Redis."""
+        if self.broker_url is not None:
+            return self.broker_url.get_secret_value()
+        return self.redis_url_value
+
+    def require_broker_url(self) -> str:
+        """The broker's URL; a ValueError when neither it nor a Redis is set."""
+        url = self.broker_url_value
+        if url is None:
+            raise ValueError("no broker configured (NEWSWIRE_BROKER_URL or NEWSWIRE_REDIS_URL)")
+        return url
+
+    @property
+    def broker_scheme(self) -> str:
+        """redis, rediss, unix, sentinel, amqp or amqps."""
+        return _scheme(self.require_broker_url())
+
+    @property
+    def replicas_to_wait(self) -> int:
+        """Replicas a batch's writes wait for (WAIT) before it is acknowledged."""
+        if self.wait_replicas is not None:
+            return self.wait_replicas
+        url = self.redis_url_value
+        return 1 if url is not None and _scheme(url) == "sentinel" else 0
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower()
+
+
+def _checked_url(
+    value: SecretStr | None, allowed: tuple[str, ...], what: str, example: str
+) -> SecretStr | None:
+    """The URL if its scheme is one of ``allowed``; else a one-line error
+    saying what to write, ``example`` (scheme://host:port/path) adapted."""
+    if value is None:
+        return None
+    url = value.get_secret_value().strip()
+    schemes = ", ".join(f"{s}://" for s in allowed[:-1]) + f" or {allowed[-1]}://"
+    scheme, rest = example.split("://", 1)
+    port_path = rest.split(":", 1)[1]  # "6379/0"
+    path = port_path[port_path.index("/") :]  # "/0"
+    if "://" not in url:
+        # The value itself only when it cannot hold a password.
+        hint = f"{scheme}://HOST:{port_path}"
+        if "@" not in url and ":" in url:
+            hint = f"{scheme}://{url}" + ("" if "/" in url else path)
+        raise ValueError(f"no scheme: write it as {hint} (it must start with {schemes})")
+    found = _scheme(url)
+    if found not in allowed:
+        raise ValueError(
+            f"'{found}://' is not {what}: it must start with {schemes}, e.g. {example}"
+        )
+    return SecretStr(url)

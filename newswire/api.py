@@ -36,8 +36,9 @@ from newswire import metrics, sse
 from newswire.classify import classify_records
 from newswire.dlq import check_entries, is_entry_id
 from newswire.dlq import replay as replay_entries
-from producer.client import Publisher, PushReport
+from producer.client import NotConfirmed, Publisher, PushReport
 from producer.loader import Item, Refusal, load_bytes
+from worker.backlog import Backlog
 from worker.listing import ArticleFilter, InvalidCursor, Order, Page, decode_cursor, epoch_seconds
 from worker.model import load_model
 from worker.pipeline.classify import TopicModel
@@ -200,6 +201,7 @@ def make_api(settings: Settings) -> FastAPI:
     url = settings.require_redis_url()
     token = settings.api_token.get_secret_value().encode() if settings.api_token else None
     store = Store.from_settings(settings)
+    backlog = Backlog(settings, store.redis, every=1.0)
     publisher = Publisher(settings)
     # One Celery producer shared by the request threads: one send at a time.
     publishing = threading.Lock()
@@ -230,6 +232,11 @@ def make_api(settings: Settings) -> FastAPI:
     @api.exception_handler(OperationalError)
     async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
         return _unavailable(f"Redis unavailable at {redact_url(url)}: {type(exc).__name__}")
+
+    @api.exception_handler(NotConfirmed)
+    async def _refused(_: Request, exc: Exception) -> JSONResponse:
+        # RabbitMQ refused a batch (publisher confirms): retry later.
+        return _unavailable(str(exc))
 
     def authorized(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -277,7 +284,7 @@ def make_api(settings: Settings) -> FastAPI:
         kind = KINDS.get(_media_type(request))
         if kind is None:
             raise HTTPException(415, f"Content-Type must be one of {', '.join(KINDS)}")
-        queued = int(await run_in_threadpool(store.redis.llen, settings.queue))
+        queued = await run_in_threadpool(backlog.queued)
         if queued > settings.max_queued:
             raise HTTPException(
                 429,
@@ -349,7 +356,7 @@ def make_api(settings: Settings) -> FastAPI:
     def get_stats() -> dict[str, int]:
         """The counters, as `newswire stats --json` prints them."""
         counters = store.stats()
-        counters["queued_batches"] = int(store.redis.llen(settings.queue))
+        counters["queued_batches"] = backlog.queued()
         return counters
 
     @api.get("/v1/stories/{article_id}", dependencies=v1)

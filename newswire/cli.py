@@ -102,6 +102,7 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
     from kombu.exceptions import OperationalError
 
     from producer import Publisher, load_paths
+    from producer.client import NotConfirmed
 
     settings = _connected()
     if batch_size:
@@ -117,8 +118,11 @@ def push(paths: tuple[str, ...], batch_size: int | None, as_json: bool) -> None:
         with progress, Publisher(settings) as publisher:
             report = publisher.publish(items, on_item=lambda _: progress.advance(task))
     except OperationalError as exc:
-        url = redact_url(settings.redis_url_value or "")
+        url = redact_url(settings.broker_url_value or "")
         raise click.ClickException(f"cannot reach the broker at {url}: {exc}") from None
+    except NotConfirmed as exc:
+        # The batches before it were queued (and confirmed): say so.
+        raise click.ClickException(f"{exc}; the batches before it were queued") from None
     if as_json:
         _print_json(
             {
@@ -214,7 +218,7 @@ def worker(concurrency: int | None, quiet: bool | None, check: bool) -> None:
     from celery import signals
 
     from config.embedded import start_shared
-    from worker.app import make_celery
+    from worker.app import consumed_queues, make_celery
     from worker.logging import configure_logging, get_logger
     from worker.pipeline.errors import ModelError
 
@@ -235,6 +239,7 @@ def worker(concurrency: int | None, quiet: bool | None, check: bool) -> None:
     log.info(
         "worker.starting",
         redis=redact_url(settings.redis_url_value or ""),
+        broker=redact_url(settings.broker_url_value or ""),
         queue=settings.queue,
         concurrency=app.conf.worker_concurrency,  # the effective one: per core by default
     )
@@ -261,7 +266,7 @@ def worker(concurrency: int | None, quiet: bool | None, check: bool) -> None:
     argv = [
         "worker",
         "-Q",
-        settings.queue,
+        ",".join(consumed_queues(settings)),
         "--loglevel",
         settings.log_level,
         "--without-mingle",
@@ -523,8 +528,9 @@ def stats(as_json: bool) -> None:
     """Counters: stored, duplicates, dead-lettered, per topic."""
     with _store() as store:
         counters = store.stats()
-        # kombu keeps a Redis queue as a list named after it
-        counters["queued_batches"] = int(store.redis.llen(_connected().queue))
+        from worker.backlog import Backlog
+
+        counters["queued_batches"] = Backlog(_connected(), store.redis).queued()
     if as_json:
         _print_json(counters)
         return

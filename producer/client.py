@@ -7,16 +7,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from amqp.exceptions import MessageNacked  # type: ignore[import-untyped]
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from config.settings import Settings
 from producer.loader import Item, Refusal, load_paths
 from worker.contract import TASK_PROCESS_BATCH, BatchMessage, RawArticle, broker_config
 
-__all__ = ["Publisher", "PushReport", "push_paths"]
+__all__ = ["NotConfirmed", "Publisher", "PushReport", "push_paths"]
 
 # Keep one message well under what a Redis list entry comfortably holds.
 MAX_BATCH_BYTES = 16 * 1024 * 1024
+
+
+class NotConfirmed(RuntimeError):
+    """RabbitMQ refused a batch (a publisher confirm came back negative)."""
 
 
 @dataclass
@@ -38,9 +44,11 @@ class Publisher:
         self.app = Celery("newswire-producer", set_as_current=False)
         self.app.conf.update(
             broker_config(
-                settings.require_redis_url(),
+                settings.require_broker_url(),
                 queue=settings.queue,
                 visibility_timeout=settings.visibility_timeout,
+                sentinel_master=settings.sentinel_master,
+                max_deliveries=settings.max_deliveries,
             )
         )
         # A "task-sent" event per message, for Flower (NEWSWIRE_TASK_EVENTS).
@@ -53,6 +61,21 @@ class Publisher:
                 f"batch of {len(articles)} is over the limit of {self.settings.max_batch_articles}"
             )
         message = BatchMessage.of(list(articles), pushed_at=time.time())
+        try:
+            self._send(message)
+        except (MessageNacked, OperationalError) as exc:
+            # kombu retries a nack as a recoverable error, then raises
+            # OperationalError from it.
+            if not isinstance(exc, MessageNacked) and not isinstance(exc.__cause__, MessageNacked):
+                raise
+            raise NotConfirmed(
+                f"the broker refused batch {message.batch_id} of {len(articles)} articles "
+                "(a negative publisher confirm: the queue is full or the broker is low on "
+                "resources); nothing of it was queued"
+            ) from exc
+        return message.batch_id
+
+    def _send(self, message: BatchMessage) -> None:
         self.app.send_task(
             TASK_PROCESS_BATCH,
             args=[message.model_dump(mode="json")],
@@ -64,8 +87,10 @@ class Publisher:
             queue=self.settings.queue,
             retry=True,
             retry_policy={"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5},
+            # With RabbitMQ (publisher confirms): how long to wait for its
+            # ack; without one, send raises and the push reports it.
+            confirm_timeout=30,
         )
-        return message.batch_id
 
     def publish(
         self,

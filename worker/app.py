@@ -10,12 +10,12 @@ import atexit
 import os
 import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 from celery import Celery, bootsteps, signals
 
 from config.resolve import resolve_redis
 from config.settings import Settings
+from worker.amqp import AMQP_SCHEMES, dead_queue
 from worker.contract import TASK_PROCESS_BATCH, broker_config
 from worker.heartbeat import Heartbeat
 from worker.logging import connect_celery_signals, get_logger
@@ -24,7 +24,7 @@ from worker.store import Store
 from worker.tasks import Runtime, register_tasks
 from worker.transport import track_deliveries
 
-__all__ = ["build_runtime", "make_celery", "worker_config"]
+__all__ = ["build_runtime", "consumed_queues", "make_celery", "worker_config"]
 
 
 def worker_config(settings: Settings) -> dict[str, Any]:
@@ -59,12 +59,22 @@ def worker_config(settings: Settings) -> dict[str, Any]:
 
 
 def _hardened_transport(settings: Settings) -> dict[str, Any]:
-    """kombu's Redis transport with queue entries checked as they are read
-    (worker.transport); other brokers keep their own."""
-    scheme = urlsplit(settings.require_redis_url()).scheme
-    return (
-        {"broker_transport": "worker.transport:Transport"} if scheme in ("redis", "rediss") else {}
-    )
+    """kombu's Redis transports with queue entries checked as they are read
+    (worker.transport); RabbitMQ checks its own messages' framing."""
+    transport = {
+        "redis": "worker.transport:Transport",
+        "rediss": "worker.transport:Transport",
+        "sentinel": "worker.transport:SentinelTransport",
+    }.get(settings.broker_scheme)
+    return {"broker_transport": transport} if transport else {}
+
+
+def consumed_queues(settings: Settings) -> list[str]:
+    """The queues a worker takes messages from: with RabbitMQ, the
+    dead-letter queue too (worker.amqp)."""
+    if settings.broker_scheme in AMQP_SCHEMES:
+        return [settings.queue, dead_queue(settings.queue)]
+    return [settings.queue]
 
 
 class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -78,7 +88,12 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
         heartbeat = Heartbeat(
             settings, worker.hostname, log=get_logger("newswire.heartbeat").warning
         )
-        track_deliveries(heartbeat.held_key)
+        # The held sets live beside kombu's unacked hash, which the reaper
+        # reads through the store's client: only a broker that is the store's
+        # Redis. RabbitMQ hands a dead consumer's messages back by itself; a
+        # Redis broker apart falls back to the visibility timeout.
+        if settings.broker_url_value == settings.require_redis_url():
+            track_deliveries(heartbeat.held_key)
         heartbeat.start()
         pid = os.getpid()
 
@@ -102,9 +117,11 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("newswire", set_as_current=False)
     app.conf.update(
         broker_config(
-            settings.require_redis_url(),
+            settings.require_broker_url(),
             queue=settings.queue,
             visibility_timeout=settings.visibility_timeout,
+            sentinel_master=settings.sentinel_master,
+            max_deliveries=settings.max_deliveries,
         )
     )
     app.conf.update(worker_config(settings))

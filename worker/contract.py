@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from worker.amqp import AMQP_SCHEMES, amqp_queues
 from worker.pipeline.fields import BODY_KEYS as JSON_BODY_KEYS
 from worker.pipeline.fields import field_key as json_field_key
 from worker.pipeline.models import PayloadKind, RawArticle
@@ -62,15 +63,51 @@ class BatchMessage(BaseModel):
         )
 
 
-def broker_config(url: str, *, queue: str, visibility_timeout: int) -> dict[str, Any]:
+def broker_config(
+    url: str,
+    *,
+    queue: str,
+    visibility_timeout: int,
+    sentinel_master: str | None = None,
+    max_deliveries: int = 5,
+) -> dict[str, Any]:
     """The Celery settings both ends must agree on: broker, queue, JSON only.
 
-    Plain values, not the settings object: the contract is a leaf that both
-    sides import."""
-    return {
+    ``url`` is a Redis (redis://, rediss://, sentinel:// with
+    ``sentinel_master``) or RabbitMQ (amqp://, amqps://). A message whose
+    worker died ``max_deliveries`` times is dead-lettered. Plain values, not
+    the settings object: the contract is a leaf that both sides import."""
+    common = {
         "broker_url": url,
         "broker_connection_retry_on_startup": True,
+        "task_default_queue": queue,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        "task_ignore_result": True,
+        "result_backend": None,
+    }
+    if url.split("://", 1)[0].lower() in AMQP_SCHEMES:
+        return {
+            **common,
+            # A durable quorum queue that counts deliveries (worker.amqp).
+            # Returned max_deliveries times: the next delivery is from the
+            # dead-letter queue, where the task writes its dead letter.
+            "task_queues": amqp_queues(queue, delivery_limit=max(0, max_deliveries - 1)),
+            "task_default_exchange": queue,
+            "task_default_routing_key": queue,
+            # Publisher confirms: a send returns once RabbitMQ has the message
+            # (persistent, on a quorum queue: on a majority of its nodes), and
+            # raises when RabbitMQ refuses it.
+            "broker_transport_options": {"confirm_publish": True},
+            "task_default_delivery_mode": "persistent",
+        }
+    sentinel = {"master_name": sentinel_master} if sentinel_master else {}
+    return {
+        **common,
         "broker_transport_options": {
+            **sentinel,
             "visibility_timeout": visibility_timeout,
             # Check for abandoned messages every 5 s (not every 100 s, kombu's
             # default interval x throttle); they come back once unacked for
@@ -83,11 +120,4 @@ def broker_config(url: str, *, queue: str, visibility_timeout: int) -> dict[str,
             # messages still decode.
             "body_encoding": "utf-8",
         },
-        "task_default_queue": queue,
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "accept_content": ["json"],
-        "event_serializer": "json",
-        "task_ignore_result": True,
-        "result_backend": None,
     }

@@ -253,6 +253,7 @@ class Heartbeat:
                 self.settings.require_redis_url(),
                 queue=self.settings.queue,
                 visibility_timeout=self.settings.visibility_timeout,
+                sentinel_master=self.settings.sentinel_master,
             )
             timeout = max(1.0, self.settings.heartbeat_interval)
             # Bounded: a Redis gone now costs this round, never the thread

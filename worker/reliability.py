@@ -71,17 +71,25 @@ def with_backoff(fn: Callable[[], T], *, budget: float, cap: float) -> T:
 
 
 def dead_letter_if_poison(
-    store: Store, message: object, *, deliveries: int, max_deliveries: int, delivery_id: str
+    store: Store,
+    message: object,
+    *,
+    deliveries: int,
+    max_deliveries: int,
+    delivery_id: str,
+    reason: str = "poison_message",
 ) -> bool:
     """Dead-letter a message delivered more than ``max_deliveries`` times
     without finishing (its worker died each time); True if it was.
     ``Store.count_delivery`` counts deliveries and ``finish_delivery`` forgets
-    one that ended under control, so only deaths add up."""
+    one that ended under control, so only deaths add up. ``reason`` is
+    ``delivery_limit`` when RabbitMQ's queue gave up on it (worker.amqp)."""
     if deliveries <= max_deliveries:
         return False
-    dead_letter_message(store, message, "poison_message",
-                        f"delivered {deliveries - 1} times, its worker died each time",
-                        delivery_id=delivery_id)  # fmt: skip
+    text = f"delivered {deliveries - 1} times, its worker died each time"
+    if reason == "delivery_limit":
+        text += " (past the queue's x-delivery-limit, RabbitMQ dead-lettered it)"
+    dead_letter_message(store, message, reason, text, delivery_id=delivery_id)
     return True
 
 

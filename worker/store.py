@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import redis
+from redis.sentinel import Sentinel
 
 from config.settings import Settings
 from worker.heartbeat import WorkerBeat, worker_beats
@@ -91,16 +93,40 @@ class _DeadLetterKeys(NamedTuple):
     stats: str
 
 
-def connect(url: str) -> redis.Redis:
-    """A client with timeouts, so a dead Redis fails fast instead of hanging."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-        retry_on_timeout=True,
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "decode_responses": True,
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 30,
+    "retry_on_timeout": True,
+}
+
+
+def connect(url: str, sentinel_master: str | None = None) -> redis.Redis:
+    """A client with timeouts, so a dead Redis fails fast instead of hanging.
+
+    A ``sentinel://`` URL (each sentinel's address, separated by ';', as
+    kombu takes it) gives a client of ``sentinel_master``'s current master:
+    after a failover its next command finds the promoted replica."""
+    if url.split("://", 1)[0].lower() != "sentinel":
+        return redis.Redis.from_url(url, **_CLIENT_OPTIONS)
+    if not sentinel_master:
+        raise ValueError("a sentinel:// URL needs the master's name (NEWSWIRE_SENTINEL_MASTER)")
+    parts = [urlsplit(u.strip()) for u in url.split(";") if u.strip()]
+    db = next((int(p.path.strip("/")) for p in parts if p.path.strip("/").isdigit()), 0)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        [(p.hostname or "localhost", p.port or 26379) for p in parts],
+        socket_timeout=2,
+        socket_connect_timeout=2,
     )
+    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        sentinel_master,
+        db=db,
+        username=parts[0].username,
+        password=unquote(parts[0].password) if parts[0].password else None,
+        **_CLIENT_OPTIONS,
+    )
+    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +169,8 @@ class Store:
         near_threshold: float = 0.5,
         dlq_maxlen: int = 100_000,
         dlq_payload_max_bytes: int = 2_000_000,
+        wait_replicas: int = 0,
+        wait_timeout: float = 2.0,
     ):
         # With decode_responses=True every reply is str; redis-py's stubs type
         # replies as unions of every shape, so the client is used untyped.
@@ -155,6 +183,8 @@ class Store:
         self.near_threshold = near_threshold
         self.dlq_maxlen = dlq_maxlen
         self.dlq_payload_max_bytes = dlq_payload_max_bytes
+        self.wait_replicas = wait_replicas
+        self.wait_timeout = wait_timeout
         self._record = client.register_script((_LUA / "record.lua").read_text())
         self._dead_letter = client.register_script((_LUA / "dead_letter.lua").read_text())
 
@@ -163,7 +193,9 @@ class Store:
         """The store every entry point uses: keys, windows and limits from
         ``settings``, on ``client`` or a new connection to the configured Redis."""
         return cls(
-            client if client is not None else connect(settings.require_redis_url()),
+            client
+            if client is not None
+            else connect(settings.require_redis_url(), settings.sentinel_master),
             Keys(settings.key_prefix),
             replay_ttl=settings.replay_window,
             events_maxlen=settings.events_maxlen,
@@ -173,6 +205,8 @@ class Store:
             dlq_maxlen=settings.dlq_maxlen,
             # A payload larger than this could never be processed anyway.
             dlq_payload_max_bytes=settings.max_payload_bytes,
+            wait_replicas=settings.replicas_to_wait,
+            wait_timeout=settings.wait_timeout,
         )
 
     # -- writes ---------------------------------------------------------------
@@ -344,6 +378,29 @@ class Store:
             "truncated",
             "1",
         ]
+
+    def replicate(self) -> None:
+        """Return once ``wait_replicas`` replicas hold this client's writes
+        (Redis WAIT), so that a batch acknowledged after it survives its
+        master's death; StoreUnavailable when fewer have them in time (the
+        batch is retried: its writes are idempotent). Nothing to do with
+        ``wait_replicas`` 0.
+
+        WAIT counts the writes of the connection it runs on: a worker
+        process is single-threaded, and redis-py's pool hands the same
+        connection back to it (last in, first out)."""
+        if self.wait_replicas <= 0:
+            return
+        timeout_ms = int(self.wait_timeout * 1000)
+        try:
+            acked = int(self.redis.execute_command("WAIT", self.wait_replicas, timeout_ms))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis unavailable while replicating: {exc}") from exc
+        if acked < self.wait_replicas:
+            raise StoreUnavailable(
+                f"{acked} of {self.wait_replicas} replica(s) acknowledged the writes "
+                f"within {self.wait_timeout}s"
+            )
 
     def dead_lettered(self, delivery_keys: Sequence[str]) -> list[str | None]:
         """For each delivery key, its dead-letter entry if one was written."""

@@ -21,6 +21,7 @@ from celery import Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded, TimeLimitExceeded
 from pydantic import ValidationError
 
+from worker.amqp import dead_queue
 from worker.contract import TASK_MALFORMED, TASK_PROCESS_BATCH, BatchMessage
 from worker.logging import get_logger
 from worker.pipeline.analyze import analyze, analyze_many
@@ -161,6 +162,8 @@ def handle_batch(
         cap=cap,
     )
     written = with_backoff(lambda: rt.store.dead_letter_many(letters), budget=retry_budget, cap=cap)
+    # On replicas before the message is acknowledged (NEWSWIRE_WAIT_REPLICAS).
+    with_backoff(rt.store.replicate, budget=retry_budget, cap=cap)
     share += (time.perf_counter() - store_started) / max(len(batch.articles), 1)
     took_ms = round(share * 1000, 2)
 
@@ -304,9 +307,17 @@ def register_tasks(app: Celery, runtime: Any) -> None:
             # worker is given up after max_deliveries.
             deliveries = rt.store.count_delivery(self.request.id)
             log.info("batch.started", batch_id=batch_id, delivery=deliveries, pid=os.getpid())
+            # From RabbitMQ's dead-letter queue: past the queue's delivery
+            # limit. Its worker died each time (a poison message) or it was
+            # handed back under control (the store was away): then it is
+            # processed as any other.
+            dead_queued = (self.request.delivery_info or {}).get("routing_key") == dead_queue(
+                settings.queue
+            )
             if dead_letter_if_poison(
                 rt.store, message, deliveries=deliveries,
                 max_deliveries=settings.max_deliveries, delivery_id=self.request.id,
+                reason="delivery_limit" if dead_queued else "poison_message",
             ):  # fmt: skip
                 report = {"batch_id": batch_id, "poison": True}
             else:

@@ -30,14 +30,24 @@ import uuid
 from queue import Empty
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps
+from kombu.utils.url import _parse_url
+from redis.sentinel import Sentinel
 
 from worker.contract import TASK_MALFORMED
 
-__all__ = ["Channel", "QoS", "Transport", "malformed_reason", "track_deliveries"]
+__all__ = [
+    "Channel",
+    "QoS",
+    "SentinelTransport",
+    "Transport",
+    "malformed_reason",
+    "track_deliveries",
+]
 
 # An envelope needs these; kombu's Message reads them unguarded.
 _ENVELOPE_FIELDS = ("body", "headers", "properties")
@@ -207,3 +217,45 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):  # type: ignore[misc]
+    """The same checks, on a Redis found through Sentinel."""
+
+    def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
+        # kombu 5.x's, with the sentinels' addresses kept from the first
+        # connection: after a failover, restoring unacknowledged messages runs
+        # once kombu has dropped the connection's details and ended the
+        # worker ("Unrecoverable error: AttributeError: 'NoneType' object has
+        # no attribute 'alt'"), as _connparams did for a plain Redis.
+        client = self.connection.client
+        if client is not None:
+            self.__dict__["_newswire_alt"] = list(client.alt)
+        alternates: list[str] = self.__dict__.get("_newswire_alt", [])
+        connparams = self._connparams(asynchronous)
+        params = {k: v for k, v in connparams.items() if k not in ("host", "port")}
+        sentinels = [
+            (url.hostname, url.port or self.connection.default_port)
+            for url in map(_parse_url, alternates)
+            if url.scheme == "sentinel"
+        ] or [(connparams["host"], connparams["port"])]
+        manager = Sentinel(  # type: ignore[no-untyped-call]
+            sentinels,
+            min_other_sentinels=getattr(self, "min_other_sentinels", 0),
+            sentinel_kwargs=getattr(self, "sentinel_kwargs", None),
+            **params,
+        )
+        # Kept so that kombu closes its connections to the sentinels.
+        if asynchronous:
+            self._async_sentinel_manager = manager
+        else:
+            self._sentinel_manager = manager
+        master_name = getattr(self, "master_name", None)
+        if master_name is None:
+            raise ValueError("'master_name' transport option must be specified.")
+        auth = {k: params[k] for k in ("username", "password") if k in params}
+        return manager.master_for(master_name, redis.Redis, **auth).connection_pool  # type: ignore[no-untyped-call]
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):  # type: ignore[misc]
+    Channel = SentinelChannel

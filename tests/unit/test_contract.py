@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings, redact_url
-from worker.contract import BatchMessage, RawArticle
+from worker.contract import BatchMessage, RawArticle, broker_config
 
 
 def test_same_payload_same_id_and_other_payload_other_id() -> None:
@@ -63,3 +63,29 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_redact_url_hides_the_password_only() -> None:
     assert redact_url("redis://user:pw@host:6380/1") == "redis://user:***@host:6380/1"
     assert redact_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_with_rabbitmq_both_ends_declare_a_quorum_queue_that_dead_letters_poison() -> None:
+    conf = broker_config("amqp://guest@rabbit//", queue="news", visibility_timeout=300,
+                         max_deliveries=5)  # fmt: skip
+    main, dead = conf["task_queues"]
+    assert (main.name, dead.name) == ("news", "news.dead")
+    args = main.queue_arguments
+    assert args["x-queue-type"] == "quorum" and main.durable
+    # Five deliveries (four returns), then RabbitMQ dead-letters it into news.dead.
+    assert args["x-delivery-limit"] == 4
+    assert args["x-dead-letter-exchange"] == dead.exchange.name
+    assert args["x-dead-letter-routing-key"] == dead.routing_key == "news.dead"
+    assert args["x-dead-letter-strategy"] == "at-least-once"
+    assert dead.queue_arguments == {"x-queue-type": "quorum"}
+    # A push reports success only once RabbitMQ confirmed the message.
+    assert conf["broker_transport_options"]["confirm_publish"] is True
+    assert conf["task_default_delivery_mode"] == "persistent"
+    assert conf["accept_content"] == ["json"]
+
+
+def test_with_sentinel_kombu_is_told_the_masters_name() -> None:
+    conf = broker_config("sentinel://a:26379;sentinel://b:26379/0", queue="news",
+                         visibility_timeout=300, sentinel_master="mymaster")  # fmt: skip
+    assert conf["broker_transport_options"]["master_name"] == "mymaster"
+    assert "task_queues" not in conf

@@ -30,12 +30,35 @@ def test_worker_is_scalable_and_reaches_redis_with_the_password() -> None:
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker  # --scale needs both absent
     # The password apart from the URL: one with @ / # : would break a URL.
-    assert worker["environment"]["NEWSWIRE_REDIS_URL"] == "redis://redis:6379/0"
+    # The compose Redis unless NEWSWIRE_REDIS_URL says otherwise (the sentinel profile).
+    assert (
+        worker["environment"]["NEWSWIRE_REDIS_URL"] == "${NEWSWIRE_REDIS_URL:-redis://redis:6379/0}"
+    )
     assert worker["environment"]["NEWSWIRE_REDIS_PASSWORD"].startswith("${REDIS_PASSWORD")
     producer = services["producer"]
     assert producer["environment"]["NEWSWIRE_REDIS_PASSWORD"].startswith("${REDIS_PASSWORD")
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
     assert worker["command"][0] == "worker"
+
+
+def test_the_rabbitmq_and_sentinel_profiles_stand_apart_from_the_default_run() -> None:
+    services = compose()["services"]
+    rabbit = services["rabbitmq"]
+    assert rabbit["profiles"] == ["rabbitmq"]
+    assert rabbit["environment"]["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_PASSWORD:?")
+    assert "ports" not in rabbit and "healthcheck" in rabbit
+    assert services["redis-replica"]["profiles"] == ["sentinel"]
+    assert "--replicaof" in services["redis-replica"]["command"]
+    sentinel = services["sentinel"]
+    assert sentinel["profiles"] == ["sentinel"] and sentinel["deploy"]["replicas"] == 3
+    assert "sentinel monitor newswire redis 6379 2" in sentinel["command"][0]
+    for name in ("worker", "api", "producer"):
+        env = services[name]["environment"]
+        # Unset, the broker is the store's Redis: the default run is unchanged.
+        assert env["NEWSWIRE_BROKER_URL"] == "${NEWSWIRE_BROKER_URL:-}", name
+        assert env["NEWSWIRE_SENTINEL_MASTER"] == "${NEWSWIRE_SENTINEL_MASTER:-}", name
+    # A worker waits for RabbitMQ only when its profile runs.
+    assert services["worker"]["depends_on"]["rabbitmq"]["required"] is False
 
 
 def test_api_serves_beyond_loopback_with_a_token_and_a_healthcheck() -> None:

@@ -34,7 +34,6 @@ def test_the_store_schemes_are_accepted(url: str) -> None:
         ("127.0.0.1", "redis://"),
         ("secret@redis.example.com:6379", "redis://"),
         ("http://localhost:6379", "'http://' is not a Redis URL"),
-        ("sentinel://localhost:26379", "'sentinel://' is not a Redis URL"),
         ("amqp://guest@localhost//", "'amqp://' is not a Redis URL"),
     ],
 )
@@ -44,7 +43,7 @@ def test_a_url_the_store_cannot_use_is_refused_with_what_to_write(url: str, hint
     [error] = caught.value.errors()
     assert error["loc"] == ("redis_url",)
     assert hint in error["msg"]
-    assert "redis://, rediss:// or unix://" in error["msg"]
+    assert "redis://, rediss://, unix:// or sentinel://" in error["msg"]
     assert "secret" not in str(caught.value)  # never the password, nor the input
 
 
@@ -81,3 +80,68 @@ def test_the_api_token_is_secret_and_empty_means_none() -> None:
     token = settings(api_token="s3cret-token").api_token
     assert token is not None and token.get_secret_value() == "s3cret-token"
     assert "s3cret-token" not in repr(settings(api_token="s3cret-token"))
+
+
+def test_unset_the_broker_is_the_stores_redis() -> None:
+    s = settings(redis_url="redis://store:6379/0")
+    assert s.broker_url is None
+    assert s.require_broker_url() == "redis://store:6379/0"
+    assert settings(redis_url="redis://store:6379/0", broker_url="  ").broker_url is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://broker:6379/1",
+        "rediss://user:secret@broker:6380/0",
+        "amqp://guest:guest@rabbit:5672//",
+        "amqps://user:secret@rabbit.example.com:5671/newswire",
+    ],
+)
+def test_the_broker_is_apart_from_the_store(url: str) -> None:
+    s = settings(redis_url="redis://store:6379/0", broker_url=url)
+    assert s.require_broker_url() == url
+    assert s.require_redis_url() == "redis://store:6379/0"  # the store stays where it was
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("rabbit:5672", "write it as amqp://rabbit:5672//"),
+        ("http://rabbit:15672", "'http://' is not a broker URL"),
+        ("unix:///run/redis.sock", "'unix://' is not a broker URL"),
+        ("kafka://secret@broker:9092", "'kafka://' is not a broker URL"),
+    ],
+)
+def test_a_broker_url_newswire_cannot_use_is_refused_in_one_line(url: str, hint: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        settings(redis_url="redis://store:6379/0", broker_url=url)
+    [error] = caught.value.errors()
+    assert error["loc"] == ("broker_url",)
+    assert hint in error["msg"]
+    assert "redis://, rediss://, sentinel://, amqp:// or amqps://" in error["msg"]
+    assert "\n" not in error["msg"]
+    assert "secret" not in str(caught.value)
+
+
+def test_a_sentinel_url_needs_the_masters_name() -> None:
+    url = "sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26379/0"
+    for field in ("redis_url", "broker_url"):
+        values = {"redis_url": "redis://store:6379/0", field: url}
+        with pytest.raises(ValidationError, match="NEWSWIRE_SENTINEL_MASTER"):
+            settings(**values)
+        assert settings(**values, sentinel_master="mymaster").sentinel_master == "mymaster"
+
+
+def test_empty_broker_and_master_variables_mean_unset() -> None:
+    # As docker-compose.yml passes them when a profile is not used.
+    s = settings(redis_url="redis://store:6379/0", broker_url="", sentinel_master="")
+    assert s.broker_url is None and s.sentinel_master is None
+
+
+def test_a_store_behind_sentinel_waits_for_one_replica_by_default() -> None:
+    sentinel = "sentinel://10.0.0.1:26379/0"
+    assert settings(redis_url="redis://store:6379/0").replicas_to_wait == 0
+    assert settings(redis_url=sentinel, sentinel_master="m").replicas_to_wait == 1
+    assert settings(redis_url=sentinel, sentinel_master="m", wait_replicas=0).replicas_to_wait == 0
+    assert settings(redis_url="redis://store:6379/0", wait_replicas=2).replicas_to_wait == 2
