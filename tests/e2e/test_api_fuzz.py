@@ -211,6 +211,12 @@ def test_fuzz_every_route_answers_2xx_or_4xx_and_stores_whole(
 ) -> None:
     ledger = Ledger()
     env = {"NEWSWIRE_API_TOKEN": TOKEN, "NEWSWIRE_MAX_PAYLOAD_BYTES": str(LIMIT)}
+    # The key wipe between tests takes the worker's heartbeat until its next
+    # beat; /readyz is 503 until then, rightly: the fuzz starts once it is back.
+    deadline = time.monotonic() + 30
+    while not store.live_workers():
+        assert time.monotonic() < deadline, "the worker sent no heartbeat in 30 s"
+        time.sleep(0.2)
 
     @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
     @given(call=_calls, token=_tokens, extra=_extra_headers)
