@@ -241,14 +241,7 @@ def evaluate_loco(
             continue
         pool = [i for i in kept if i.corpus != name]
         test = [i for i in kept if i.corpus == name]
-        split = stratified_split(label_ids(pool, labels), 0.1, seed)
-        assert not isinstance(split, str)
-        train = [pool[i] for i in split[0]]
-        calib = [pool[i] for i in split[1]]
-        fitted = fit_items(train, [*calib, *test], labels, settings)
-        model = calibrate(fitted, calib, labels, settings)
-        result = score(model, test, labels, settings)
-        result["n_train"] = len(train)
+        model, result = _fit_and_score(pool, test, labels, settings, seed)
         titles = title_slice(test)
         if titles:
             result["title_only"] = _brief(score(model, titles, labels, settings))
@@ -260,6 +253,22 @@ def evaluate_loco(
             )
         results[name] = result
     return results
+
+
+def _fit_and_score(
+    pool: list[Item], test: list[Item], labels: Sequence[str], settings: TrainSettings, seed: int
+) -> tuple[Calibrated, dict[str, Any]]:
+    """Fit on ``pool`` less a 10% calibration split (temperature and
+    threshold), score ``test``: the model and its scores, with ``n_train``."""
+    split = stratified_split(label_ids(pool, labels), 0.1, seed)
+    assert not isinstance(split, str)
+    train = [pool[i] for i in split[0]]
+    calib = [pool[i] for i in split[1]]
+    fitted = fit_items(train, [*calib, *test], labels, settings)
+    model = calibrate(fitted, calib, labels, settings)
+    result = score(model, test, labels, settings)
+    result["n_train"] = len(train)
+    return model, result
 
 
 def loco_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -303,15 +312,8 @@ def evaluate_out_of_time(
     labels = DEFAULT_LABELS
     pool = [i for i in kept if i.corpus in train_corpora]
     test = [i for i in kept if i.corpus in test_corpora]
-    split = stratified_split(label_ids(pool, labels), 0.1, seed)
-    assert not isinstance(split, str)
-    train = [pool[i] for i in split[0]]
-    calib = [pool[i] for i in split[1]]
-    fitted = fit_items(train, [*calib, *test], labels, settings)
-    model = calibrate(fitted, calib, labels, settings)
-    result = score(model, test, labels, settings)
+    model, result = _fit_and_score(pool, test, labels, settings, seed)
     result["train_corpora"] = list(train_corpora)
-    result["n_train"] = len(train)
     titles = title_slice(test)
     if titles:
         result["title_only"] = _brief(score(model, titles, labels, settings))
