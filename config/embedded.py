@@ -262,6 +262,9 @@ class EmbeddedRedis:
                 # The server that answers must be ours, not one that held the
                 # port first (ours then exits, seen by poll() above).
                 if int(client.info("server")["process_id"]) == self.process.pid:
+                    # INFO answers while the data set loads; PING does not
+                    # (BusyLoadingError until the server takes commands).
+                    client.ping()
                     break
             except (redis.AuthenticationError, redis.ResponseError):
                 break  # it answers; it wants a password

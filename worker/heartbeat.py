@@ -144,12 +144,13 @@ class Heartbeat:
         timeout = max(1.0, settings.heartbeat_interval)
         # Timeouts shorter than a beat: a hung Redis costs a beat, never the
         # thread.
-        self.client = client or redis.Redis.from_url(
-            settings.require_redis_url(),
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
+        if client is None:
+            from worker.store import connect  # the store imports this module
+
+            client = connect(
+                settings.require_redis_url(), settings.sentinel_master, timeout=timeout
+            )
+        self.client = client
         self._scripts = _Scripts.on(self.client)
         self._started = f"{time.time():.3f}"
         self._beats = 0
