@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -40,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.payloads import generate  # noqa: E402
-from bench.throughput import Bench, tree_cpu  # noqa: E402
+from bench.throughput import Bench, machine, tree_cpu  # noqa: E402
 from config.embedded import EmbeddedRedis, free_port  # noqa: E402
 
 
@@ -112,11 +110,7 @@ def main() -> None:
     lines = records(args.articles)
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "config": {k: v for k, v in vars(args).items() if k != "json"},
     }
     runs: dict[str, list[dict[str, Any]]] = {"push": [], "api": []}

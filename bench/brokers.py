@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.payloads import generate  # noqa: E402
-from bench.throughput import redis_cpu, tree_cpu  # noqa: E402
+from bench.throughput import redis_cpu, stop_process, tree_cpu  # noqa: E402
 from config.embedded import EmbeddedRedis  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from producer.client import Publisher  # noqa: E402
@@ -59,15 +59,6 @@ def start_worker(env: dict[str, str], log: Path, workers: int) -> subprocess.Pop
             raise SystemExit(f"worker did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
     return proc
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def wait_processed(store: Store, n: int, timeout: float = 1800) -> None:
@@ -124,7 +115,7 @@ def one_run(
                 "redis_cpu_ms_per_article": rcpu / n * 1e3,
                 "rabbitmq_cpu_ms_per_article": qcpu / n * 1e3 * (broker == "amqp")}  # fmt: skip
     finally:
-        stop(worker)
+        stop_process(worker)
         client.close()
 
 
@@ -240,7 +231,7 @@ def failover(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     "lost": len(raws) - stats.get("stored", 0) - stats.get("duplicates", 0),
                     "stored_twice": len(hashes) - len(set(hashes))}  # fmt: skip
         finally:
-            stop(worker)
+            stop_process(worker)
             store.redis.close()
 
 

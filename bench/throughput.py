@@ -142,6 +142,26 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a warm shutdown for a worker), then SIGKILL after 60 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def machine() -> dict[str, Any]:
+    """What a report says of the machine it ran on."""
+    return {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, srv: EmbeddedRedis, tmp: Path) -> None:
         self.args = args
@@ -167,12 +187,7 @@ class Bench:
         )  # fmt: skip
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
     def wait_until(self, check: Any, n: int, what: str, timeout: float = 1800) -> None:
         """Poll until check() >= n. Slowly: a poll costs the bench and Redis
@@ -554,12 +569,7 @@ def main() -> None:
     payloads = generate(args.articles, **gen)
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "system": platform.platform(),
-        },
+        "machine": machine(),
         "config": {k: v for k, v in vars(args).items() if k != "json"},
     }
     with contextlib.ExitStack() as stack:
